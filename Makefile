@@ -1,0 +1,47 @@
+# Liên Thông: `make demo` and `make test` each set up everything on a fresh Debian machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PGHOST ?= 127.0.0.1
+
+.PHONY: setup system-deps venv services demo test test-unit bench lint ui clean
+
+setup: system-deps venv services
+
+system-deps:
+	@bash infra/scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --upgrade pip >/dev/null
+	@$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+services:
+	@bash infra/scripts/services.sh
+
+demo: setup
+	$(BIN)/lienthong demo
+
+test: setup
+	$(BIN)/pytest
+
+test-unit: venv
+	$(BIN)/pytest tests/unit
+
+bench: setup
+	$(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check lienthong flows tasks tests bench samples infra
+	$(BIN)/mypy lienthong
+
+ui: venv
+	$(BIN)/lienthong prefect-server
+
+clean:
+	rm -rf var .pytest_cache
