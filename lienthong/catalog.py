@@ -245,7 +245,7 @@ def load_procedure(path: Path, agencies: Iterable[str]) -> Procedure:
         proc = Procedure.model_validate({**raw, "source": where})
     except ValidationError as exc:
         raise CatalogError(f"{where}: {_describe(exc, raw)}") from exc
-    except InvalidCode as exc:
+    except (InvalidCode, CatalogError) as exc:
         raise CatalogError(f"{where}: {exc.message}") from exc
     check_procedure(proc, set(agencies))
     return proc

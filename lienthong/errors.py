@@ -69,7 +69,7 @@ class ReappointmentRefused(LienThongError):
     code = "reappointment_refused"
 
 
-class CalendarError(LienThongError):
+class CalendarError(LienThongError, ValueError):
     code = "calendar_error"
 
 

@@ -1,0 +1,1 @@
+"""Prefect flows: the generic procedure flow and the batch flows."""

@@ -1,0 +1,56 @@
+"""The dossier's timeline (steps, agencies, deadlines, verdicts) as markdown for operators.
+No personal data: codes, agencies and times only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from lienthong.catalog import get_catalog
+from lienthong.db import session_scope
+from lienthong.db.models import HandOver, StatusHistory, StepRow
+from lienthong.db.store import get_row
+from lienthong.dossier import Status
+
+_VERDICT_VI = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn", None: "—"}
+
+
+def _t(at: datetime | None) -> str:
+    return at.strftime("%d/%m/%Y %H:%M") if at else "—"
+
+
+def timeline_markdown(dossier_code: str) -> str:
+    with session_scope() as s:
+        row = get_row(s, dossier_code)
+        proc = get_catalog().get(row.procedure_id)
+        steps = s.execute(select(StepRow).where(StepRow.dossier_id == row.id).order_by(StepRow.id)).scalars().all()
+        history = s.execute(select(StatusHistory).where(StatusHistory.dossier_id == row.id)
+                            .order_by(StatusHistory.id)).scalars().all()
+        handovers = s.execute(select(HandOver).where(HandOver.dossier_id == row.id)
+                              .order_by(HandOver.id)).scalars().all()
+        status = Status(row.status)
+        lines = [
+            f"# Hồ sơ {row.code}",
+            f"**{proc.name}** ({proc.code}, phiên bản {row.procedure_version})",
+            "",
+            f"- Trạng thái: **{int(status)} – {status.label_vi}**"
+            + (f" (lý do: {row.reason})" if row.reason else ""),
+            f"- Tiếp nhận: {_t(row.received_at)} · Hẹn trả: {_t(row.due_at)} · "
+            f"Kết thúc xử lý: {_t(row.finished_at)}" + (" · **QUÁ HẠN**" if row.late else ""),
+            "",
+            "## Các bước xử lý",
+            "| Bước | Cơ quan | Bắt đầu | Hạn | Hoàn thành | Kết quả |",
+            "|---|---|---|---|---|---|",
+        ]
+        for st in steps:
+            lines.append(f"| {st.action} | {st.agency} | {_t(st.started_at)} | {_t(st.due_at)} | "
+                         f"{_t(st.finished_at)} | {st.status} · {_VERDICT_VI.get(st.verdict, st.verdict)} |")
+        lines += ["", "## Phiếu kiểm soát quá trình (bàn giao)", "| Giao | Nhận | Lúc | Đánh giá bước giao |",
+                  "|---|---|---|---|"]
+        for h in handovers:
+            lines.append(f"| {h.from_agency} | {h.to_agency} | {_t(h.at)} | {_VERDICT_VI.get(h.verdict, h.verdict)} |")
+        lines += ["", "## Lịch sử trạng thái", "| Lúc | Từ | Sang | Người thực hiện |", "|---|---|---|---|"]
+        for h in history:
+            lines.append(f"| {_t(h.at)} | {h.from_status or '—'} | {h.to_status} | {h.actor} |")
+        return "\n".join(lines)
