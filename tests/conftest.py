@@ -54,3 +54,57 @@ def db(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
             conn.execute(text("SET session_replication_role = origin"))
     reset_settings()
+
+
+# --- live HTTP services on localhost ----------------------------------------------------------
+
+import socket  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+import uvicorn  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn in a thread, over real HTTP on 127.0.0.1."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.time() + 15
+        while not self.server.started:
+            if time.time() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def agency_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, object]]:
+    """The bundled agency simulator over HTTP (instant mode); yields (url, simulator)."""
+    from lienthong.agencies.simulator import Simulator, Switches, create_app
+
+    sim = Simulator(Switches(mode="instant", refusal_rate=0.0, failure_rate=0.0))
+    with LiveServer(create_app(sim)) as server:
+        monkeypatch.setenv("LIENTHONG_AGENCY_API_URL", server.url)
+        monkeypatch.setenv("LIENTHONG_AGENCY_POLL_SECONDS", "0.01")
+        reset_settings()
+        yield server.url, sim
+    reset_settings()
