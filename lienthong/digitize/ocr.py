@@ -1,0 +1,351 @@
+"""One page to text: prepare the page image (no re-encoding unless it must change), run tesseract
+once for PDF + text + TSV, fix orientation with OSD when the page reads badly. Runs in pool workers.
+
+Everything here is a plain function of picklable inputs returning a dict, so it runs the same in a
+process pool, a thread pool, or a Prefect task.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pytesseract
+from PIL import Image
+
+from lienthong.digitize.geometry import analyse
+
+# Each tesseract is single-threaded: pages run in parallel instead, which is faster on every
+# core count (OpenMP threads inside one page scale badly and fight the other workers).
+os.environ["OMP_THREAD_LIMIT"] = "1"
+
+JobKind = Literal["image", "tiff_frame", "pdf_page"]
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """A page that needs OCR: where its pixels are and how to get them."""
+
+    file_index: int  # which input file of the batch
+    index: int  # page number in the file, from 0
+    kind: JobKind
+    path: str
+    frame: int = 0  # TIFF frame or PDF page index
+    dpi: float = 300.0
+    encrypted: bool = False  # PDF opened with the empty password
+
+
+@dataclass(frozen=True)
+class OcrParams:
+    lang: str = "vie"
+    psm: int = 3
+    raster_dpi: int = 300
+    timeout: float = 120
+    max_pixels: int = 60_000_000
+    low_word_confidence: float = 60
+    recheck_below_confidence: float = 55
+    min_osd_confidence: float = 1.5
+    deskew_min_degrees: float = 0.5
+    deskew_max_degrees: float = 5.0
+    workdir: str = "/tmp"
+
+
+@dataclass
+class _Img:
+    path: str  # file tesseract reads
+    dpi: float
+    source: str  # image | pdf_image | pdf_raster | tiff_frame
+    owned: bool = False  # a temp file of ours (may be replaced)
+    size: tuple[int, int] = (0, 0)
+    extra: list[str] = field(default_factory=list)
+
+
+class PageError(Exception):
+    """Carries a typed reason back to the parent (typed errors are raised there, not pickled)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code, self.detail = code, detail
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+# --- getting the pixels ------------------------------------------------------------------------
+
+
+def _tmp(params: OcrParams, job: PageJob, suffix: str) -> str:
+    return str(Path(params.workdir) / f"f{job.file_index}-p{job.index:05d}{suffix}")
+
+
+def _save_pnm(im: Image.Image, path_base: str) -> str:
+    """Uncompressed PNM: written and read in milliseconds (PNG would cost ~0.5 s per page)."""
+    if im.mode not in ("1", "L", "RGB"):
+        im = im.convert("RGB" if im.mode in ("RGBA", "P", "CMYK", "LA") else "L")
+    path = path_base + {"1": ".pbm", "L": ".pgm", "RGB": ".ppm"}[im.mode]
+    im.save(path)
+    return path
+
+
+def _check_pixels(w: int, h: int, params: OcrParams) -> None:
+    if w * h > params.max_pixels:
+        raise PageError("image_too_large", f"{w}x{h}")
+
+
+def _full_page_image(page: Any) -> Any | None:
+    """The page's only image XObject if the page is exactly one image drawn over the whole page."""
+    from pypdf.generic import ContentStream
+
+    res = page.get("/Resources")
+    xobjs = res.get_object().get("/XObject") if res else None
+    if not xobjs:
+        return None
+    xobjs = xobjs.get_object()
+    if len(xobjs) != 1:
+        return None
+    name, ref = next(iter(xobjs.items()))
+    xo = ref.get_object()
+    if xo.get("/Subtype") != "/Image":
+        return None
+    ops = [op for _, op in ContentStream(page.get_contents(), page.pdf).operations]
+    if any(op in (b"BT", b"re", b"l", b"c", b"S", b"f") for op in ops) or ops.count(b"Do") != 1:
+        return None
+    cms = [args for args, op in ContentStream(page.get_contents(), page.pdf).operations if op == b"cm"]
+    box = page.mediabox
+    pw, ph = float(box.width), float(box.height)
+    if not cms or not any(abs(float(a[0]) - pw) < 0.02 * pw and abs(float(a[3]) - ph) < 0.02 * ph
+                          for a in cms):
+        return None
+    return xo
+
+
+def _pdf_page(job: PageJob, params: OcrParams) -> _Img:
+    from pypdf import PdfReader
+
+    reader = PdfReader(job.path, strict=False)
+    if job.encrypted:
+        reader.decrypt("")
+    page = reader.pages[job.frame]
+    pw, ph = float(page.mediabox.width), float(page.mediabox.height)
+    xo = None if page.rotation % 360 else _full_page_image(page)
+    if xo is not None:
+        w, h = int(xo["/Width"]), int(xo["/Height"])
+        _check_pixels(w, h, params)
+        dpi = round(w / (pw / 72.0), 1)
+        filters = xo.get("/Filter")
+        filters = list(filters) if isinstance(filters, list) else [filters]
+        cs = xo.get("/ColorSpace")
+        if (filters == ["/DCTDecode"] and cs in ("/DeviceGray", "/DeviceRGB")
+                and "/Decode" not in xo and "/SMask" not in xo):
+            # The scanner's JPEG as it is: no decode, no re-encode, and the PDF keeps its bytes.
+            path = _tmp(params, job, ".jpg")
+            Path(path).write_bytes(xo._data)
+            return _Img(path, dpi, "pdf_image", True, (w, h))
+        from pypdf.filters import _xobj_to_image
+
+        im = _xobj_to_image(xo)[2]
+        return _Img(_save_pnm(im, _tmp(params, job, "")), dpi, "pdf_image", True, (w, h))
+    # Vector content or several images: render the page, the only case that needs pdftoppm.
+    # pdftoppm decodes every image on the page, so a bomb hidden in one is refused first.
+    res = page.get("/Resources")
+    xobjs = res.get_object().get("/XObject") if res else None
+    for ref in (xobjs.get_object().values() if xobjs else []):
+        xo_ = ref.get_object()
+        if xo_.get("/Subtype") == "/Image":
+            _check_pixels(int(xo_.get("/Width", 0)), int(xo_.get("/Height", 0)), params)
+    rot = page.rotation % 180 == 90
+    w, h = (ph, pw) if rot else (pw, ph)
+    dpi = params.raster_dpi
+    _check_pixels(round(w / 72 * dpi), round(h / 72 * dpi), params)
+    base = _tmp(params, job, "-r")
+    cmd = ["pdftoppm", "-r", str(dpi), "-f", str(job.frame + 1), "-l", str(job.frame + 1),
+           "-singlefile", job.path, base]
+    if job.encrypted:
+        cmd[1:1] = ["-upw", ""]
+    run = subprocess.run(cmd, capture_output=True, timeout=params.timeout)
+    if run.returncode != 0 or not Path(base + ".ppm").exists():
+        raise PageError("corrupt_file", f"pdftoppm: {run.stderr.decode(errors='replace')[:200]}")
+    return _Img(base + ".ppm", dpi, "pdf_raster", True, (round(w / 72 * dpi), round(h / 72 * dpi)))
+
+
+def _open(job: PageJob, params: OcrParams) -> _Img:
+    if job.kind == "pdf_page":
+        return _pdf_page(job, params)
+    if job.kind == "tiff_frame":
+        im = Image.open(job.path)
+        im.seek(job.frame)
+        _check_pixels(*im.size, params)
+        return _Img(_save_pnm(im, _tmp(params, job, "")), job.dpi, "tiff_frame", True, im.size)
+    return _Img(job.path, job.dpi, "image", False)
+
+
+def _small_gray(path: str) -> tuple[np.ndarray, tuple[int, int], Image.Image | None]:
+    """A 1/8-scale grayscale copy for analysis (a JPEG decodes at 1/8 scale for almost free)."""
+    im = Image.open(path)
+    size = im.size
+    if im.format == "JPEG":
+        im.draft("L", (size[0] // 8, size[1] // 8))
+        return np.asarray(im.convert("L")), size, None
+    im.load()
+    full = im
+    g = im.convert("L") if im.mode != "L" else im
+    return np.asarray(g.reduce(8)), size, full
+
+
+def _save_turned(im: Image.Image, path_base: str) -> str:
+    """A turned page as JPEG (what tesseract's PDF would hold anyway), bilevel pages as PBM."""
+    if im.mode == "1":
+        return _save_pnm(im, path_base)
+    if im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")
+    path = path_base + ".jpg"
+    im.save(path, "JPEG", quality=85)
+    return path
+
+
+def _turn(img: _Img, rotate_cw: int, skew: float, params: OcrParams, job: PageJob,
+          full: Image.Image | None) -> _Img:
+    """Rotate by OSD's answer (clockwise degrees) and straighten the skew; writes a PNM."""
+    im = full if full is not None else Image.open(img.path)
+    if im.mode not in ("1", "L", "RGB"):
+        im = im.convert("RGB")
+    if rotate_cw:
+        im = im.rotate(-rotate_cw, expand=True)
+    if skew:
+        # Nearest-neighbour: at 300 DPI a shift of one pixel is invisible to OCR, and it is six
+        # times cheaper than bilinear, which matters because tesseract is waiting for the core.
+        fill = 255 if im.mode in ("L", "1") else (255, 255, 255)
+        im = im.rotate(-skew, resample=Image.Resampling.NEAREST, fillcolor=fill)
+    path = _save_turned(im, _tmp(params, job, f"-t{rotate_cw}"))
+    return _Img(path, img.dpi, img.source, True, im.size, img.extra)
+
+
+# --- tesseract ------------------------------------------------------------------------------
+
+_ROTATE_RE = re.compile(r"Rotate:\s*(\d+)")
+_OCONF_RE = re.compile(r"Orientation confidence:\s*([\d.]+)")
+
+
+def osd(path: str, dpi: float, params: OcrParams) -> tuple[int, float]:
+    """tesseract's orientation detection: (clockwise degrees to turn the page, confidence)."""
+    try:
+        out = pytesseract.image_to_osd(path, config=f"--psm 0 --dpi {round(dpi)}",
+                                       timeout=params.timeout)
+    except (pytesseract.TesseractError, RuntimeError):  # too little text to decide
+        return 0, 0.0
+    rot, conf = _ROTATE_RE.search(out), _OCONF_RE.search(out)
+    return (int(rot.group(1)) if rot else 0) % 360, float(conf.group(1)) if conf else 0.0
+
+
+Word = tuple[str, float, int, int, int, int, int]  # text, conf, left, top, width, height, line key
+
+
+def parse_tsv(tsv: str) -> list[Word]:
+    words: list[Word] = []
+    for row in tsv.splitlines()[1:]:
+        parts = row.split("\t")
+        if len(parts) < 12 or parts[0] != "5":
+            continue
+        text = nfc(parts[11].strip())
+        conf = float(parts[10])
+        if not text or conf < 0:
+            continue
+        line_key = int(parts[2]) * 1_000_000 + int(parts[3]) * 1000 + int(parts[4])
+        words.append((text, conf, int(parts[6]), int(parts[7]), int(parts[8]), int(parts[9]), line_key))
+    return words
+
+
+def _tesseract(img: _Img, params: OcrParams, job: PageJob, tag: str) -> dict[str, Any]:
+    base = _tmp(params, job, f"-o{tag}")
+    config = f"--dpi {round(img.dpi)} --psm {params.psm} -c tessedit_create_tsv=1"
+    try:
+        pytesseract.pytesseract.run_tesseract(img.path, base, "pdf txt", params.lang, config,
+                                              timeout=params.timeout)
+    except RuntimeError as exc:  # pytesseract's timeout
+        raise PageError("ocr_failed", f"timeout after {params.timeout:.0f} s") from exc
+    except pytesseract.TesseractError as exc:
+        msg = str(exc.message)[:300]
+        code = "corrupt_file" if ("Error in pix" in msg or "read" in msg.lower()) else "ocr_failed"
+        raise PageError(code, msg) from exc
+    words = parse_tsv(Path(base + ".tsv").read_text(encoding="utf-8", errors="replace"))
+    text = nfc(Path(base + ".txt").read_text(encoding="utf-8", errors="replace")).replace("\f", "")
+    confs = [w[1] for w in words]
+    mean = float(np.mean(confs)) if confs else 0.0
+    low = sum(c < params.low_word_confidence for c in confs) / len(confs) if confs else 1.0
+    return {"pdf": base + ".pdf", "text": text.strip("\n") + "\n" if text.strip() else "",
+            "words": words, "confidence": round(mean, 2), "low_confidence_share": round(low, 4)}
+
+
+def _score(r: dict[str, Any]) -> float:
+    return float(r["confidence"]) * min(len(r["words"]), 50)
+
+
+def ocr_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
+    """OCR one page; returns text, words, confidences, the page PDF path, timings, or an error."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    try:
+        Image.MAX_IMAGE_PIXELS = params.max_pixels  # second guard; intake checked the headers
+        img = _open(job, params)
+        small, size, full = _small_gray(img.path)
+        img.size = size
+        _check_pixels(*size, params)
+        geo = analyse(small, params.deskew_max_degrees)
+        timings["prepare"] = time.perf_counter() - t0
+        rotation, osd_conf, osd_done = 0, 0.0, False
+        if geo.vertical_text:  # lying on its side: ask OSD before wasting a full OCR pass
+            rotation, osd_conf = osd(img.path, img.dpi, params)
+            osd_done = True
+            if osd_conf < params.min_osd_confidence:
+                rotation = 0
+        skew = geo.skew_degrees if abs(geo.skew_degrees) >= params.deskew_min_degrees else 0.0
+        if rotation:
+            turned = Image.open(img.path) if full is None else full
+            turned = turned.rotate(-rotation, expand=True)
+            g = turned.convert("L") if turned.mode != "L" else turned
+            skew2 = analyse(np.asarray(g.reduce(8)), params.deskew_max_degrees).skew_degrees
+            skew = skew2 if abs(skew2) >= params.deskew_min_degrees else 0.0
+            img = _turn(img, 0, skew, params, job, turned)
+        elif skew:
+            img = _turn(img, 0, skew, params, job, full)
+        full = None
+        timings["geometry"] = time.perf_counter() - t0 - timings["prepare"]
+        t1 = time.perf_counter()
+        result = _tesseract(img, params, job, "a")
+        if result["confidence"] < params.recheck_below_confidence and not osd_done:
+            r2, c2 = osd(img.path, img.dpi, params)
+            if r2 and c2 >= params.min_osd_confidence:
+                turned_img = _turn(img, r2, 0.0, params, job, None)
+                second = _tesseract(turned_img, params, job, "b")
+                if _score(second) > _score(result):
+                    result, rotation, osd_conf, img = second, (rotation + r2) % 360, c2, turned_img
+        timings["ocr"] = time.perf_counter() - t1
+        timings["total"] = time.perf_counter() - t0
+        return {
+            "file_index": job.file_index, "index": job.index, "source": img.source,
+            "dpi": img.dpi, "width": img.size[0], "height": img.size[1],
+            "rotation": rotation, "osd_confidence": round(osd_conf, 2),
+            "skew_degrees": skew, "ink_share": round(geo.ink_share, 4),
+            **result, "timings": {k: round(v, 4) for k, v in timings.items()}, "error": None,
+        }
+    except PageError as exc:
+        return _failed(job, exc.code, exc.detail, t0)
+    except Image.DecompressionBombError as exc:
+        return _failed(job, "image_too_large", str(exc), t0)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:  # PIL/pypdf on damaged data
+        return _failed(job, "corrupt_file", f"{type(exc).__name__}: {exc}"[:300], t0)
+    except Exception as exc:  # noqa: BLE001 - a worker never dies on one page
+        return _failed(job, "corrupt_file", f"{type(exc).__name__}: {exc}"[:300], t0)
+
+
+def _failed(job: PageJob, code: str, detail: str, t0: float) -> dict[str, Any]:
+    return {"file_index": job.file_index, "index": job.index, "error": {"code": code, "detail": detail},
+            "timings": {"total": round(time.perf_counter() - t0, 4)}}

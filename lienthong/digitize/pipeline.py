@@ -1,0 +1,289 @@
+"""Files in, searchable PDF + text + JSON out. Pages of all files share one pool, so a batch of
+single-page scans keeps every core busy just as one long PDF does."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pypdf import PdfReader, PdfWriter
+
+from lienthong.digitize import errors as E
+from lienthong.digitize.config import DigitizeConfig, load_config
+from lienthong.digitize.fields import FORMS, field_labels, fields_for
+from lienthong.digitize.intake import IntakeFile, TextPage, check_name, open_file
+from lienthong.digitize.ocr import OcrParams, PageJob, nfc, ocr_page
+from lienthong.digitize.pool import get_pool, reset_pool
+from lienthong.digitize.quality import Reason, check_fields, check_page, reasons_as_dicts
+
+@dataclass
+class FileResult:
+    """The outcome of one input file; ``error`` is set (and nothing written) for a bad file."""
+
+    name: str
+    path: str
+    stem: str
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    confidence: float | None = None
+    seconds: float = 0.0
+    form: str | None = None
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    review: bool = False
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    sha256: str | None = None
+    error: E.DigitizeError | None = None
+
+    @property
+    def text(self) -> str:
+        return "\f".join(p.get("text", "") for p in self.pages)
+
+    def summary(self) -> dict[str, Any]:
+        """What the JSON output holds (and what a task stores as component metadata)."""
+        return {
+            "file": self.name, "sha256": self.sha256, "pages": len(self.pages),
+            "confidence": self.confidence, "seconds": round(self.seconds, 3), "form": self.form,
+            "fields": self.fields, "review": self.review, "reasons": self.reasons,
+            "outputs": self.outputs, "notes": self.notes,
+            "error": self.error.as_dict() if self.error else None,
+        }
+
+
+def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
+    return OcrParams(
+        lang=lang or cfg.lang, psm=cfg.ocr.psm, raster_dpi=cfg.ocr.dpi,
+        timeout=cfg.limits.page_timeout_seconds, max_pixels=cfg.limits.max_pixels,
+        low_word_confidence=cfg.ocr.low_word_confidence,
+        recheck_below_confidence=cfg.orientation.recheck_below_confidence,
+        min_osd_confidence=cfg.orientation.min_osd_confidence,
+        deskew_min_degrees=cfg.deskew.min_degrees, deskew_max_degrees=cfg.deskew.max_degrees,
+        workdir=workdir,
+    )
+
+
+def _page_error(name: str, err: dict[str, str], cfg: DigitizeConfig) -> E.DigitizeError:
+    code, detail = err["code"], err["detail"]
+    if code == "image_too_large":
+        return E.ImageTooLarge(name, 0, 0, cfg.limits.max_pixels) if "x" not in detail else \
+            E.ImageTooLarge(name, *map(int, detail.split("x")[:2]), cfg.limits.max_pixels)
+    if code == "ocr_failed":
+        return E.OcrFailed(name, detail)
+    return E.CorruptFile(name, detail)
+
+
+def _unique_stem(stem: str, used: set[str]) -> str:
+    out, n = stem, 2
+    while out in used:
+        out, n = f"{stem}-{n}", n + 1
+    used.add(out)
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def digitize_files(
+    paths: Sequence[Path | str],
+    out_dir: Path | str,
+    cfg: DigitizeConfig | None = None,
+    *,
+    names: Sequence[str | None] | None = None,
+    stems: Sequence[str | None] | None = None,
+    forms: Sequence[str | None] | None = None,
+    lang: str | None = None,
+    on_page: Callable[[int, dict[str, Any]], None] | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+) -> list[FileResult]:
+    """Digitize ``paths`` into ``out_dir``; a bad file gets ``error`` set and the others go on.
+
+    ``names``: the file names to show and check (default: each path's name); ``stems``: output names;
+    ``forms``: a known form kind per file (else detected from the text).
+    """
+    cfg = cfg or load_config()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n = len(paths)
+    names = list(names or [None] * n)
+    stems = list(stems or [None] * n)
+    forms = list(forms or [None] * n)
+    results: list[FileResult] = []
+    intakes: list[IntakeFile | None] = []
+    used: set[str] = set()
+    for i, p in enumerate(paths):
+        p = Path(p)
+        name = names[i] or p.name
+        stem = stems[i] or Path(name).stem or "document"
+        res = FileResult(name=name, path=str(p), stem="")
+        try:
+            stem = check_name(stem)
+            res.stem = _unique_stem(stem, used)
+            intake = open_file(p, cfg, file_index=i, name=name)
+            res.notes += intake.notes
+            intakes.append(intake)
+        except E.DigitizeError as exc:
+            res.error = exc
+            intakes.append(None)
+        results.append(res)
+
+    workdir = tempfile.mkdtemp(prefix="lienthong-ocr-")
+    params = _params(cfg, workdir, lang)
+    pending: dict[int, int] = {}
+    page_results: dict[int, dict[int, dict[str, Any]]] = {i: {} for i in range(n)}
+    jobs: list[PageJob] = []
+    for i, intake in enumerate(intakes):
+        if intake is None:
+            continue
+        pending[i] = len(intake.pages)
+        for pg in intake.pages:
+            if isinstance(pg, TextPage):
+                words = pg.text.split()
+                page_results[i][pg.index] = {
+                    "file_index": i, "index": pg.index, "source": "text_layer", "text": pg.text,
+                    "confidence": 100.0, "low_confidence_share": 0.0, "word_count": len(words),
+                    "words": [], "rotation": 0, "skew_degrees": 0.0, "timings": {}, "error": None,
+                }
+            else:
+                jobs.append(pg)
+    def finish(i: int) -> None:
+        intake = intakes[i]
+        assert intake is not None
+        _finish(results[i], intake, page_results[i], out, cfg, forms[i])
+        if on_file:
+            on_file(results[i])
+
+    try:
+        if on_file:
+            for i, intake in enumerate(intakes):
+                if intake is None:
+                    on_file(results[i])
+        for i in list(pending):
+            if len(page_results[i]) == pending[i]:
+                finish(i)
+        for page in _run(jobs, params, cfg):
+            i = page["file_index"]
+            page_results[i][page["index"]] = page
+            if on_page:
+                on_page(i, page)
+            if len(page_results[i]) == pending[i]:
+                finish(i)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
+    """Pages as they finish. A dead worker process is replaced once; its pages are retried."""
+    if not jobs:
+        return
+    todo = list(jobs)
+    for attempt in (1, 2):
+        pool = get_pool(cfg.ocr)
+        futures: dict[Future[dict[str, Any]], PageJob] = {pool.submit(ocr_page, j, params): j for j in todo}
+        todo = []
+        from concurrent.futures import as_completed
+
+        for fut in as_completed(futures):
+            try:
+                yield fut.result()
+            except BrokenProcessPool:
+                todo.append(futures[fut])
+        if not todo:
+            return
+        reset_pool()
+        if attempt == 2:
+            for j in todo:
+                yield {"file_index": j.file_index, "index": j.index, "timings": {},
+                       "error": {"code": "ocr_failed", "detail": "worker process died"}}
+
+
+def _finish(res: FileResult, intake: IntakeFile, pages: dict[int, dict[str, Any]], out: Path,
+            cfg: DigitizeConfig, form_hint: str | None) -> None:
+    t0 = time.perf_counter()
+    ordered = [pages[k] for k in sorted(pages)]
+    failed = [p for p in ordered if p.get("error")]
+    if failed:
+        res.error = _page_error(intake.name, failed[0]["error"], cfg)
+        res.seconds = sum(p["timings"].get("total", 0.0) for p in ordered)
+        return
+    for p in ordered:
+        p["word_count"] = p.get("word_count") or len(p.get("words", []))
+    res.form, res.fields = fields_for(form_hint, ordered)
+    reasons: list[Reason] = [r for p in ordered for r in check_page(p, cfg)]
+    if res.form:
+        reasons += check_fields(res.fields, FORMS[res.form]["required"], cfg, field_labels(res.form))
+    res.reasons = reasons_as_dicts(reasons)
+    res.review = bool(reasons)
+    weights = [(p["confidence"], p["word_count"]) for p in ordered if p["word_count"]]
+    total = sum(w for _, w in weights)
+    res.confidence = round(sum(c * w for c, w in weights) / total, 2) if total else None
+    res.sha256 = _sha256(intake.path)
+    res.pages = [{k: v for k, v in p.items() if k not in ("words", "pdf", "file_index")} | {
+        "page": p["index"] + 1} for p in ordered]
+    _write_outputs(res, intake, ordered, out)
+    res.seconds = sum(p["timings"].get("total", 0.0) for p in ordered) + time.perf_counter() - t0
+    res.outputs["json"] = str(out / f"{res.stem}.json")
+    _atomic_write(out / f"{res.stem}.json",
+                  json.dumps(res.summary() | {"page_details": res.pages}, ensure_ascii=False,
+                             indent=1).encode("utf-8"))
+    # Words stay in memory for the caller (review forms), never in the JSON: it is read by people.
+    res.pages = [p | {"words": q.get("words", [])} for p, q in zip(res.pages, ordered, strict=True)]
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _write_outputs(res: FileResult, intake: IntakeFile, pages: list[dict[str, Any]], out: Path) -> None:
+    writer = PdfWriter()
+    source: PdfReader | None = None
+    for p in pages:
+        if p["source"] == "text_layer":
+            if source is None:
+                source = PdfReader(intake.path, strict=False)
+                if source.is_encrypted:
+                    source.decrypt("")
+            writer.add_page(source.pages[p["index"]])
+        else:
+            writer.add_page(PdfReader(p["pdf"]).pages[0])
+    pdf_path = out / f"{res.stem}.pdf"
+    tmp = pdf_path.with_name(pdf_path.name + ".part")
+    with tmp.open("wb") as fh:
+        writer.write(fh)
+    os.replace(tmp, pdf_path)
+    _atomic_write(out / f"{res.stem}.txt", nfc(res.text).encode("utf-8"))
+    res.outputs = {"pdf": str(pdf_path), "txt": str(out / f"{res.stem}.txt")}
+
+
+def digitize_file(path: Path | str, out_dir: Path | str, cfg: DigitizeConfig | None = None,
+                  **kw: Any) -> FileResult:
+    """Digitize one file; raises the file's :class:`DigitizeError` instead of returning it."""
+    single = {k: [v] for k, v in kw.items() if k in ("names", "stems", "forms")}
+    rest = {k: v for k, v in kw.items() if k not in single}
+    if "name" in rest:
+        single["names"] = [rest.pop("name")]
+    if "stem" in rest:
+        single["stems"] = [rest.pop("stem")]
+    if "form" in rest:
+        single["forms"] = [rest.pop("form")]
+    (res,) = digitize_files([path], out_dir, cfg, **single, **rest)
+    if res.error is not None:
+        raise res.error
+    return res
