@@ -22,37 +22,38 @@ from lienthong.payloads import Submission
 # --- what a defect breaks -----------------------------------------------------------------------
 
 DEFECTS: dict[str, str] = {
+    # Values are the id of the rule of ``config/expectations`` each defect breaks (fnmatch pattern).
     # Identity (applicant): citizen ID structure and consistency with the declared person.
-    "citizen_id_placeholder": "citizen_id.placeholder: the dummy number 000000001 is not an ID",
-    "citizen_id_wrong_length": "citizen_id.structure: an ID has 12 digits (9 for an old CMND)",
-    "citizen_id_unknown_province": "citizen_id.province: digits 1-3 must be a province code",
-    "citizen_id_sex_mismatch": "citizen_id.sex: digit 4 must match the declared sex",
-    "citizen_id_birth_year_mismatch": "citizen_id.birth_year: digits 4-6 must match the birth year",
-    "applicant_name_with_digits": "person.name: a name has letters only, no digits",
-    "applicant_name_too_long": "person.name: a name has a sensible length",
-    "missing_component": "components.required: every required component is attached",
+    "citizen_id_placeholder": "header.citizen_id.placeholder.applicant",
+    "citizen_id_wrong_length": "header.citizen_id.structure.applicant",
+    "citizen_id_unknown_province": "header.citizen_id.structure.applicant",
+    "citizen_id_sex_mismatch": "header.citizen_id.sex.applicant",
+    "citizen_id_birth_year_mismatch": "header.citizen_id.birth_year.applicant",
+    "applicant_name_with_digits": "header.name.applicant.full_name",
+    "applicant_name_too_long": "header.name.applicant.full_name",
+    "missing_component": "*.component.*",
     # Birth declaration (group 1).
     "child_sex_mismatch": "birth.child_sex_equals_certificate",
     "child_birth_date_mismatch": "birth.child_date_of_birth_equals_certificate",
     "mother_name_mismatch": "birth.mother_name_equals_certificate",
     "birth_after_registration": "birth.date_of_birth_not_after_registration",
     "child_surname_not_from_parents": "birth.child_surname_from_father_or_mother",
-    "missing_child_place_of_birth": "birth.required_fields (child.place_of_birth)",
-    "missing_mother_citizen_id": "birth.required_fields (mother.citizen_id)",
-    "late_registration": "FLAG birth.late_registration: registered > 60 days after birth",
+    "missing_child_place_of_birth": "birth.required.child.place_of_birth",
+    "missing_mother_citizen_id": "birth.required.mother.citizen_id",
+    "late_registration": "birth.late_registration",  # a flag: > 60 days after birth
     # Residence declaration (group 1, permanent residence of the child).
     "residence_without_consent": "residence.household_head_consent",
     # Death declaration (group 2).
     "death_after_registration": "death.date_of_death_not_after_registration",
-    "missing_death_notice_issuer": "death.required_fields (death_notice.issuer)",
-    "late_death_registration": "FLAG death.late_registration: registered > 15 days after death",
+    "missing_death_notice_issuer": "death.required.death_notice.issuer",
+    "late_death_registration": "death.late_registration",  # a flag: > 15 days after death
     # Funeral allowance (group 2 with 3 or 4 procedures).
     "funeral_allowance_late": "funeral.filed_within_90_days_of_death",
     "funeral_without_relationship": "funeral.applicant_relationship_required",
     # Land-use-right transfer.
     "contract_after_reception": "land.contract_notarized_not_after_reception",
     "transfer_to_self": "land.transferor_differs_from_transferee",
-    "missing_parcel_map_sheet": "land.required_fields (parcel.map_sheet)",
+    "missing_parcel_map_sheet": "land_transfer.required.parcel.map_sheet",
 }
 
 # Defects that raise a flag (a different fee/procedure case), not a supplement request.
