@@ -23,7 +23,16 @@ from lienthong.vault.errors import VaultError
 from lienthong.vault.index import VaultResult
 from lienthong.vault.publish import ResultDraft, pdf_from
 
-_NUMBER_KEYS = ("number", "register_number", "decision_number", "card_number", "certificate_number")
+# Where the metadata of Circular 01/2023 is found in an agency's data (portal names first).
+_NUMBER_KEYS = ("so_ky_hieu", "so_dang_ky", "so_trich_luc", "so_thong_bao", "so_quyet_dinh", "ma_the", "so",
+                "number")
+_ISSUED_KEYS = ("ngay_ban_hanh", "ngay_dang_ky", "ngay", "issued_on")
+_VALID_KEYS = ("thoi_han_hieu_luc", "gia_tri_den", "valid_until")
+_OWNER_KEYS = ("so_dinh_danh", "personal_id", "owner_citizen_id")
+
+
+def _first(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    return next((data[k] for k in keys if data.get(k)), None)
 
 
 def _as_date(value: Any) -> date | None:
@@ -44,9 +53,8 @@ def load_dossier(session: Session, dossier_code: str) -> DossierRow:
 def owner_of(dossier: DossierRow, step: StepRow | None, data: dict[str, Any]) -> str | None:
     """The person a result is about: the data's own ID, else an ID the dossier's steps produced
     (the child's new personal ID), else the dossier's subject (the deceased, the transferee)."""
-    for key in ("personal_id", "owner_citizen_id", "citizen_id"):
-        if data.get(key):
-            return str(data[key])
+    if _first(data, _OWNER_KEYS):
+        return str(_first(data, _OWNER_KEYS))
     candidates = [step] if step is not None else []
     candidates += [s for s in dossier.steps if s is not step]
     for s in candidates:
@@ -121,17 +129,17 @@ def step_drafts(session: Session, dossier_code: str, step_key: str) -> list[Resu
             raise VaultError(f"{dossier_code}/{step_key}: the owner's personal ID of {result.code} is unknown",
                              message_vi=f"Không xác định được số định danh của chủ kết quả {result.name}.")
         finished = localize(step.finished_at) if step.finished_at else get_clock().now()
-        issuing_body = str(data.get("issuing_body") or agency.get("name") or step.agency)
-        number = next((str(data[k]) for k in _NUMBER_KEYS if data.get(k)), local_id_for(dossier_code, step_key))
+        issuing_body = str(data.get("co_quan_ban_hanh") or agency.get("name") or step.agency)
+        number = str(_first(data, _NUMBER_KEYS) or local_id_for(dossier_code, step_key))
         drafts.append(ResultDraft(
             issuer=step.agency, result_code=result.code, name=result.name,
             local_id=local_id_for(dossier_code, step_key), data=data, owner_citizen_id=owner,
             procedure_code=spec.procedure_code or proc.code, source_dossier_code=dossier_code,
-            source_step=step_key, issued_on=_as_date(data.get("issued_on")) or finished.date(),
-            issuing_body=issuing_body, signer=str(data.get("signer") or spec.approval or issuing_body),
-            number=number[:64], valid_until=_as_date(data.get("valid_until") or data.get("valid_to")),
-            scope=str(data.get("scope") or "Toàn quốc"),
-            summary=str(data.get("summary") or f"{result.name} - hồ sơ {dossier_code}"),
+            source_step=step_key, issued_on=_as_date(_first(data, _ISSUED_KEYS)) or finished.date(),
+            issuing_body=issuing_body, signer=str(data.get("nguoi_ky") or spec.approval or issuing_body),
+            number=number[:64], valid_until=_as_date(_first(data, _VALID_KEYS)),
+            scope=str(data.get("pham_vi_hieu_luc") or "Toàn quốc"),
+            summary=str(data.get("trich_yeu") or f"{result.name} - hồ sơ {dossier_code}"),
             pdf=pdf, inputs=tuple(inputs),
         ))
     return drafts

@@ -18,14 +18,14 @@ _fonts_lock = threading.Lock()
 _fonts_ready = False
 
 _LABELS_VI = {
-    "personal_id": "Số định danh cá nhân", "full_name": "Họ và tên", "sex": "Giới tính",
-    "date_of_birth": "Ngày sinh", "place_of_birth": "Nơi sinh", "hometown": "Quê quán",
-    "ethnicity": "Dân tộc", "nationality": "Quốc tịch", "mother_full_name": "Họ tên mẹ",
-    "father_full_name": "Họ tên cha", "registration_date": "Ngày đăng ký", "register_number": "Số đăng ký",
-    "register_book": "Quyển số", "register_page": "Trang số", "date_of_death": "Ngày chết",
-    "place_of_death": "Nơi chết", "address": "Địa chỉ", "card_number": "Mã thẻ", "valid_from": "Giá trị từ",
-    "valid_to": "Giá trị đến", "decision_number": "Số quyết định", "amount_vnd": "Số tiền (đồng)",
-    "certificate_number": "Số giấy chứng nhận",
+    "so_dinh_danh": "Số định danh cá nhân", "ho_ten": "Họ, chữ đệm và tên", "gioi_tinh": "Giới tính",
+    "ngay_sinh": "Ngày, tháng, năm sinh", "noi_sinh": "Nơi sinh", "que_quan": "Quê quán", "dan_toc": "Dân tộc",
+    "quoc_tich": "Quốc tịch", "ho_ten_me": "Họ, chữ đệm và tên người mẹ", "ho_ten_cha": "Họ, chữ đệm và tên người cha",
+    "ngay_dang_ky": "Ngày đăng ký", "so_dang_ky": "Số đăng ký", "quyen_so": "Quyển số", "trang_so": "Trang số",
+    "so_trich_luc": "Số trích lục", "ngay_chet": "Ngày chết", "noi_chet": "Nơi chết", "so_thong_bao": "Số thông báo",
+    "dia_chi": "Địa chỉ", "ngay": "Ngày", "ma_the": "Mã thẻ", "gia_tri_tu": "Giá trị sử dụng từ",
+    "gia_tri_den": "Giá trị sử dụng đến", "noi_kham_ban_dau": "Nơi đăng ký khám chữa bệnh ban đầu",
+    "so": "Số", "nguoi_huong": "Người hưởng", "so_tien_vnd": "Số tiền (đồng)", "ma_ket_qua": "Mã kết quả",
 }
 _SEX_VI = {"male": "Nam", "female": "Nữ"}
 
@@ -90,7 +90,8 @@ def render_result_pdf(metadata: dict[str, Any], data: dict[str, Any],
     y -= 30
     c.setFont("DejaVuSans", 11)
     for key, value in data.items():
-        if key in ("number", "signer", "issued_on", "valid_until", "scope", "summary"):
+        if key in ("so_ky_hieu", "ngay_ban_hanh", "nguoi_ky", "thoi_han_hieu_luc", "pham_vi_hieu_luc",
+                   "trich_yeu", "co_quan_ban_hanh") or value in (None, ""):
             continue
         label = _LABELS_VI.get(key, key.replace("_", " ").capitalize())
         line = f"{label}: {_text(value)}"

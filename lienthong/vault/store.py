@@ -163,7 +163,7 @@ class S3Vault(Vault):
                 region_name=settings.s3_region,
                 aws_access_key_id=settings.s3_access_key_id,
                 aws_secret_access_key=secret.get_secret_value() if secret else None,
-                config=Config(retries={"max_attempts": 5, "mode": "standard"},
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4",
                               max_pool_connections=32, s3={"addressing_style": "path"}),
             )
         self.client = client

@@ -1,0 +1,83 @@
+"""Publishing the results of finished steps (core path, PostgreSQL, agency simulator's data shapes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+
+from lienthong.db import session_scope
+from lienthong.vault.drafts import step_drafts
+from lienthong.vault.errors import ResultDataInvalid
+from lienthong.vault.index import VaultEvent, VaultLink, VaultResult
+from lienthong.vault.publish import prepare_result, publish
+from lienthong.vault.store import OBJECT_PREFIX
+
+from .conftest import finish_step, received
+
+pytestmark = pytest.mark.integration
+
+
+def publish_step(env, code: str, step: str) -> list[str]:
+    with session_scope() as s:
+        drafts = step_drafts(s, code, step)
+    return [publish(d, store=env["store"], keyring=env["keyring"]).address for d in drafts]
+
+
+def test_a_birth_registration_publishes_the_birth_certificate_under_its_address(vault_env):
+    code = received("lien-thong-khai-sinh", 1)
+    outputs = finish_step(code, "khai_sinh")
+    [address] = publish_step(vault_env, code, "khai_sinh")
+    assert address == f"vault://UBND_XA/KQ.G15.000031/{code}.khai_sinh/v1"
+    with session_scope() as s:
+        row = s.scalar(select(VaultResult).where(VaultResult.address == address))
+        assert row.owner_citizen_id == outputs["personal_id"]
+        assert row.number == outputs["birth_extract"]["so_dang_ky"]
+        assert row.procedure_code == "1.001193" and row.source_dossier_code == code
+        assert row.issuing_body.startswith("Ủy ban nhân dân") and row.permanent
+    stored = json.loads(vault_env["store"].get(row.json_key))
+    assert stored["ho_ten"] == outputs["birth_extract"]["ho_ten"]
+    text = PdfReader(__import__("io").BytesIO(vault_env["store"].get(row.pdf_key))).pages[0].extract_text()
+    assert "GIẤY KHAI SINH" in text and outputs["birth_extract"]["ho_ten"] in text
+
+
+def test_downstream_results_of_the_same_dossier_link_to_the_upstream_result(vault_env):
+    code = received("lien-thong-khai-sinh", 2)
+    finish_step(code, "khai_sinh")
+    [birth] = publish_step(vault_env, code, "khai_sinh")
+    finish_step(code, "bhyt")
+    [card] = publish_step(vault_env, code, "bhyt")
+    with session_scope() as s:
+        card_row = s.scalar(select(VaultResult).where(VaultResult.address == card))
+        links = s.execute(select(VaultLink.input_address).where(VaultLink.result_id == card_row.id)).scalars()
+        assert list(links) == [birth]
+        # The card belongs to the child: the personal ID the civil-status step produced.
+        birth_row = s.scalar(select(VaultResult).where(VaultResult.address == birth))
+        assert card_row.owner_citizen_id == birth_row.owner_citizen_id
+
+
+def test_publishing_the_same_result_again_writes_nothing(vault_env):
+    code = received("lien-thong-khai-tu", 3, options={"procedures": 2})
+    finish_step(code, "khai_tu")
+    first = publish_step(vault_env, code, "khai_tu")
+    objects = sorted(o.key for o in vault_env["store"].list(OBJECT_PREFIX))
+    assert publish_step(vault_env, code, "khai_tu") == first
+    assert sorted(o.key for o in vault_env["store"].list(OBJECT_PREFIX)) == objects
+    with session_scope() as s:
+        assert s.scalar(select(func.count()).select_from(VaultResult)) == 1
+        assert s.scalar(select(func.count()).select_from(VaultEvent)) == 1
+
+
+def test_data_that_breaks_its_schema_is_refused_naming_the_field(vault_env):
+    code = received("lien-thong-khai-sinh", 4)
+    outputs = finish_step(code, "khai_sinh")
+    outputs["birth_extract"]["ngay_sinh"] = "31/02/2026"
+    finish_step(code, "khai_sinh", outputs)
+    with session_scope() as s:
+        [draft] = step_drafts(s, code, "khai_sinh")
+    with pytest.raises(ResultDataInvalid) as err:
+        prepare_result(draft)
+    assert "ngay_sinh" in err.value.message_vi
+    assert outputs["birth_extract"]["ho_ten"] not in err.value.message  # no personal data in errors
