@@ -131,6 +131,7 @@ def digitize_files(
         stem = stems[i] or Path(name).stem or "document"
         res = FileResult(name=name, path=str(p), stem="")
         try:
+            check_name(name)
             stem = check_name(stem)
             res.stem = _unique_stem(stem, used)
             intake = open_file(p, cfg, file_index=i, name=name)
