@@ -17,7 +17,9 @@ def reusable_codes(proc: Procedure) -> set[str]:
     return {c.reusable_result for c in proc.components if c.reusable_result}
 
 
-def may_read(agency: str, issuer: str, result_code: str, catalog: Catalog | None = None) -> tuple[bool, str]:
+def may_read(
+    agency: str, issuer: str, result_code: str, catalog: Catalog | None = None
+) -> tuple[bool, str]:
     """``(allowed, why)``; ``why`` names the rule (or the missing one) for the access log."""
     if agency == OPERATOR:
         return True, "operator of the one-stop centre"
@@ -27,7 +29,10 @@ def may_read(agency: str, issuer: str, result_code: str, catalog: Catalog | None
     for proc in catalog:
         if agency in participants(proc) and result_code in reusable_codes(proc):
             return True, f"reusable in {proc.code} ({proc.id})"
-    return False, f"{agency} neither issued {result_code} nor takes part in a procedure that reuses it"
+    return (
+        False,
+        f"{agency} neither issued {result_code} nor takes part in a procedure that reuses it",
+    )
 
 
 def legal_basis_text(proc: Procedure) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lienthong.clock import get_clock
@@ -26,11 +26,25 @@ def utc(at: datetime) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def event_body(*, at: datetime, kind: str, address: str, actor: str, dossier_code: str | None,
-               procedure_code: str | None, legal_basis: str | None, detail: dict[str, Any]) -> dict[str, Any]:
+def event_body(
+    *,
+    at: datetime,
+    kind: str,
+    address: str,
+    actor: str,
+    dossier_code: str | None,
+    procedure_code: str | None,
+    legal_basis: str | None,
+    detail: dict[str, Any],
+) -> dict[str, Any]:
     return {
-        "at": utc(at).isoformat(), "kind": kind, "address": address, "actor": actor,
-        "dossier_code": dossier_code, "procedure_code": procedure_code, "legal_basis": legal_basis,
+        "at": utc(at).isoformat(),
+        "kind": kind,
+        "address": address,
+        "actor": actor,
+        "dossier_code": dossier_code,
+        "procedure_code": procedure_code,
+        "legal_basis": legal_basis,
         "detail": detail,
     }
 
@@ -41,42 +55,73 @@ def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
 
 def _lock_head(session: Session) -> VaultChainHead:
     """Take the chain head for this transaction (creating it in an empty database)."""
-    res = session.execute(update(VaultChainHead).where(VaultChainHead.id == 1)
-                          .values(length=VaultChainHead.length + 0))
-    if res.rowcount == 0:  # type: ignore[attr-defined]
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
+    head = session.execute(
+        select(VaultChainHead)
+        .where(VaultChainHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if head is not None:
+        return head
+    values = {"id": 1, "last_hash": GENESIS_HASH, "length": 0}
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            session.execute(pg_insert(VaultChainHead).values(id=1, last_hash=GENESIS_HASH, length=0)
-                            .on_conflict_do_nothing())
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        session.execute(pg_insert(VaultChainHead).values(**values).on_conflict_do_nothing())
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            session.execute(sqlite_insert(VaultChainHead).values(id=1, last_hash=GENESIS_HASH, length=0)
-                            .on_conflict_do_nothing())
-        session.execute(update(VaultChainHead).where(VaultChainHead.id == 1)
-                        .values(length=VaultChainHead.length + 0))
-    head = session.execute(select(VaultChainHead).where(VaultChainHead.id == 1)
-                           .execution_options(populate_existing=True)).scalar_one()
-    return head
+        session.execute(sqlite_insert(VaultChainHead).values(**values).on_conflict_do_nothing())
+    # On SQLite the write above took the database lock; on PostgreSQL the row lock is taken here.
+    return session.execute(
+        select(VaultChainHead)
+        .where(VaultChainHead.id == 1)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
 
 
-def append_event(session: Session, *, kind: str, address: str, actor: str, dossier_code: str | None = None,
-                 procedure_code: str | None = None, legal_basis: str | None = None,
-                 detail: dict[str, Any] | None = None, at: datetime | None = None) -> VaultEvent:
+def append_event(
+    session: Session,
+    *,
+    kind: str,
+    address: str,
+    actor: str,
+    dossier_code: str | None = None,
+    procedure_code: str | None = None,
+    legal_basis: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> VaultEvent:
     """Append one event inside the caller's transaction (it commits with the caller's rows)."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown vault event kind {kind!r}")
     head = _lock_head(session)
     at = utc(at or get_clock().now())
     detail = detail or {}
-    body = event_body(at=at, kind=kind, address=address, actor=actor, dossier_code=dossier_code,
-                      procedure_code=procedure_code, legal_basis=legal_basis, detail=detail)
+    body = event_body(
+        at=at,
+        kind=kind,
+        address=address,
+        actor=actor,
+        dossier_code=dossier_code,
+        procedure_code=procedure_code,
+        legal_basis=legal_basis,
+        detail=detail,
+    )
     new_hash = chain_hash(head.last_hash, body)
-    event = VaultEvent(at=at, kind=kind, address=address, actor=actor, dossier_code=dossier_code,
-                       procedure_code=procedure_code, legal_basis=legal_basis, detail=detail,
-                       prev_hash=head.last_hash, hash=new_hash)
+    event = VaultEvent(
+        at=at,
+        kind=kind,
+        address=address,
+        actor=actor,
+        dossier_code=dossier_code,
+        procedure_code=procedure_code,
+        legal_basis=legal_basis,
+        detail=detail,
+        prev_hash=head.last_hash,
+        hash=new_hash,
+    )
     session.add(event)
     head.last_hash = new_hash
     head.length = head.length + 1
@@ -96,14 +141,28 @@ def verify_chain(session: Session) -> tuple[list[ChainProblem], list[VaultEvent]
     events = list(session.execute(select(VaultEvent).order_by(VaultEvent.seq)).scalars())
     prev = GENESIS_HASH
     for ev in events:
-        body = event_body(at=ev.at, kind=ev.kind, address=ev.address, actor=ev.actor,
-                          dossier_code=ev.dossier_code, procedure_code=ev.procedure_code,
-                          legal_basis=ev.legal_basis, detail=ev.detail)
+        body = event_body(
+            at=ev.at,
+            kind=ev.kind,
+            address=ev.address,
+            actor=ev.actor,
+            dossier_code=ev.dossier_code,
+            procedure_code=ev.procedure_code,
+            legal_basis=ev.legal_basis,
+            detail=ev.detail,
+        )
         if ev.prev_hash != prev:
-            problems.append(ChainProblem(ev.seq, f"event {ev.seq} does not follow the event before it "
-                                                 "(an entry was removed, inserted or reordered)"))
+            problems.append(
+                ChainProblem(
+                    ev.seq,
+                    f"event {ev.seq} does not follow the event before it "
+                    "(an entry was removed, inserted or reordered)",
+                )
+            )
         if chain_hash(ev.prev_hash, body) != ev.hash:
-            problems.append(ChainProblem(ev.seq, f"event {ev.seq} ({ev.kind} {ev.address}) was altered"))
+            problems.append(
+                ChainProblem(ev.seq, f"event {ev.seq} ({ev.kind} {ev.address}) was altered")
+            )
         prev = ev.hash
     head = session.get(VaultChainHead, 1)
     if head is None:
@@ -111,9 +170,16 @@ def verify_chain(session: Session) -> tuple[list[ChainProblem], list[VaultEvent]
             problems.append(ChainProblem(None, "the chain head is missing"))
     else:
         if head.last_hash != prev:
-            problems.append(ChainProblem(None, "the chain head does not match the last event "
-                                               "(events were cut from the end)"))
+            problems.append(
+                ChainProblem(
+                    None,
+                    "the chain head does not match the last event (events were cut from the end)",
+                )
+            )
         if head.length != len(events):
-            problems.append(ChainProblem(None, f"the chain head counts {head.length} events, "
-                                               f"the log holds {len(events)}"))
+            problems.append(
+                ChainProblem(
+                    None, f"the chain head counts {head.length} events, the log holds {len(events)}"
+                )
+            )
     return problems, events

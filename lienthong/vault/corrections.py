@@ -18,12 +18,30 @@ from lienthong.vault.seal import Keyring
 from lienthong.vault.store import Vault
 
 # Metadata an operator may correct besides the data itself.
-CORRECTABLE = ("name", "number", "issued_on", "signer", "valid_until", "scope", "summary", "owner_citizen_id")
+CORRECTABLE = (
+    "name",
+    "number",
+    "issued_on",
+    "signer",
+    "valid_until",
+    "scope",
+    "summary",
+    "owner_citizen_id",
+)
 
 
-def correct_result(address: str, *, reason: str, actor: str, store: Vault, keyring: Keyring,
-                   data: dict[str, Any] | None = None, changes: dict[str, Any] | None = None,
-                   pdf: bytes | None = None, session_url: str | None = None) -> Committed:
+def correct_result(
+    address: str,
+    *,
+    reason: str,
+    actor: str,
+    store: Vault,
+    keyring: Keyring,
+    data: dict[str, Any] | None = None,
+    changes: dict[str, Any] | None = None,
+    pdf: bytes | None = None,
+    session_url: str | None = None,
+) -> Committed:
     """Publish version n+1 of ``address`` with corrected data/metadata; returns the new address and
     the downstream results flagged for re-issue."""
     if not reason.strip():
@@ -31,35 +49,65 @@ def correct_result(address: str, *, reason: str, actor: str, store: Vault, keyri
     with session_scope(session_url) as s:
         old = s.scalar(select(VaultResult).where(VaultResult.address == address))
         if old is None:
-            raise ResultNotFound(f"{address} is not in the vault", message_vi="Không tìm thấy kết quả trong kho.")
-        inputs = tuple(s.execute(select(VaultLink.input_address).where(VaultLink.result_id == old.id)).scalars())
+            raise ResultNotFound(
+                f"{address} is not in the vault", message_vi="Không tìm thấy kết quả trong kho."
+            )
+        inputs = tuple(
+            s.execute(
+                select(VaultLink.input_address).where(VaultLink.result_id == old.id)
+            ).scalars()
+        )
     if old.status != "valid":
-        raise VaultError(f"{address} is {old.status}; correct {old.superseded_by} instead",
-                         message_vi="Kết quả này đã được thay thế; hãy đính chính phiên bản mới nhất.")
+        raise VaultError(
+            f"{address} is {old.status}; correct {old.superseded_by} instead",
+            message_vi="Kết quả này đã được thay thế; hãy đính chính phiên bản mới nhất.",
+        )
     m = old.sealed
     if data is None:
         data = json.loads(store.get(old.json_key))
     draft = ResultDraft(
-        issuer=old.issuer, result_code=old.result_code, name=m["name"], local_id=old.local_id,
-        data=data, owner_citizen_id=m["owner_citizen_id"], procedure_code=m["procedure_code"],
-        source_dossier_code=m["source_dossier_code"], source_step=m["source_step"],
-        issued_on=date.fromisoformat(m["issued_on"]), issuing_body=m["issuing_body"], signer=m["signer"],
-        number=m["number"], valid_until=date.fromisoformat(m["valid_until"]) if m["valid_until"] else None,
-        scope=m["scope"], summary=m["summary"], pdf=pdf, inputs=inputs, version=old.version + 1,
+        issuer=old.issuer,
+        result_code=old.result_code,
+        name=m["name"],
+        local_id=old.local_id,
+        data=data,
+        owner_citizen_id=m["owner_citizen_id"],
+        procedure_code=m["procedure_code"],
+        source_dossier_code=m["source_dossier_code"],
+        source_step=m["source_step"],
+        issued_on=date.fromisoformat(m["issued_on"]),
+        issuing_body=m["issuing_body"],
+        signer=m["signer"],
+        number=m["number"],
+        valid_until=date.fromisoformat(m["valid_until"]) if m["valid_until"] else None,
+        scope=m["scope"],
+        summary=m["summary"],
+        pdf=pdf,
+        inputs=inputs,
+        version=old.version + 1,
         supersedes=old.address,
     )
     unknown = set(changes or {}) - set(CORRECTABLE)
     if unknown:
-        raise VaultError(f"cannot correct {sorted(unknown)}; correctable: {CORRECTABLE}",
-                         message_vi="Trường này không được đính chính.")
+        raise VaultError(
+            f"cannot correct {sorted(unknown)}; correctable: {CORRECTABLE}",
+            message_vi="Trường này không được đính chính.",
+        )
     for k, v in (changes or {}).items():
         if k in ("issued_on", "valid_until") and isinstance(v, str):
             v = date.fromisoformat(v)
         draft = replace(draft, **{k: v})
-    return publish(draft, store=store, keyring=keyring, actor=actor, reason=reason, session_url=session_url)
+    return publish(
+        draft, store=store, keyring=keyring, actor=actor, reason=reason, session_url=session_url
+    )
 
 
 def flagged_for_reissue(*, session_url: str | None = None) -> list[VaultResult]:
     with session_scope(session_url) as s:
-        return list(s.execute(select(VaultResult).where(VaultResult.needs_reissue.is_(True))
-                              .order_by(VaultResult.id)).scalars())
+        return list(
+            s.execute(
+                select(VaultResult)
+                .where(VaultResult.needs_reissue.is_(True))
+                .order_by(VaultResult.id)
+            ).scalars()
+        )

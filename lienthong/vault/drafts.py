@@ -24,8 +24,16 @@ from lienthong.vault.index import VaultResult
 from lienthong.vault.publish import ResultDraft, pdf_from
 
 # Where the metadata of Circular 01/2023 is found in an agency's data (portal names first).
-_NUMBER_KEYS = ("so_ky_hieu", "so_dang_ky", "so_trich_luc", "so_thong_bao", "so_quyet_dinh", "ma_the", "so",
-                "number")
+_NUMBER_KEYS = (
+    "so_ky_hieu",
+    "so_dang_ky",
+    "so_trich_luc",
+    "so_thong_bao",
+    "so_quyet_dinh",
+    "ma_the",
+    "so",
+    "number",
+)
 _ISSUED_KEYS = ("ngay_ban_hanh", "ngay_dang_ky", "ngay", "issued_on")
 _VALID_KEYS = ("thoi_han_hieu_luc", "gia_tri_den", "valid_until")
 _OWNER_KEYS = ("so_dinh_danh", "personal_id", "owner_citizen_id")
@@ -46,7 +54,9 @@ def _as_date(value: Any) -> date | None:
 def load_dossier(session: Session, dossier_code: str) -> DossierRow:
     row = session.scalar(select(DossierRow).where(DossierRow.code == dossier_code))
     if row is None:
-        raise VaultError(f"no dossier {dossier_code}", message_vi=f"Không tìm thấy hồ sơ {dossier_code}.")
+        raise VaultError(
+            f"no dossier {dossier_code}", message_vi=f"Không tìm thấy hồ sơ {dossier_code}."
+        )
     return row
 
 
@@ -87,9 +97,13 @@ def inputs_of(session: Session, dossier: DossierRow, proc: Procedure, step_key: 
     addresses = {c.vault_address for c in dossier.components if c.vault_address}
     upstream = _upstream_steps(proc, dict(dossier.options or {}), step_key)
     if upstream:
-        rows = session.execute(select(VaultResult.address).where(
-            VaultResult.source_dossier_code == dossier.code, VaultResult.source_step.in_(upstream),
-            VaultResult.status == "valid")).scalars()
+        rows = session.execute(
+            select(VaultResult.address).where(
+                VaultResult.source_dossier_code == dossier.code,
+                VaultResult.source_step.in_(upstream),
+                VaultResult.status == "valid",
+            )
+        ).scalars()
         addresses |= set(rows)
     return sorted(addresses)
 
@@ -100,11 +114,15 @@ def step_drafts(session: Session, dossier_code: str, step_key: str) -> list[Resu
     dossier = load_dossier(session, dossier_code)
     step = next((s for s in dossier.steps if s.step_key == step_key), None)
     if step is None:
-        raise VaultError(f"{dossier_code}: no step {step_key}",
-                         message_vi=f"Hồ sơ {dossier_code} không có bước {step_key}.")
+        raise VaultError(
+            f"{dossier_code}: no step {step_key}",
+            message_vi=f"Hồ sơ {dossier_code} không có bước {step_key}.",
+        )
     if step.status != "done":
-        raise VaultError(f"{dossier_code}: step {step_key} is {step.status}, not done",
-                         message_vi="Bước xử lý chưa hoàn thành nên chưa có kết quả để công bố.")
+        raise VaultError(
+            f"{dossier_code}: step {step_key} is {step.status}, not done",
+            message_vi="Bước xử lý chưa hoàn thành nên chưa có kết quả để công bố.",
+        )
     catalog = get_catalog()
     proc = catalog.get(dossier.procedure_id)
     spec = proc.step(step_key)
@@ -117,8 +135,10 @@ def step_drafts(session: Session, dossier_code: str, step_key: str) -> list[Resu
         if raw is None:
             continue
         if not isinstance(raw, dict):
-            raise VaultError(f"{dossier_code}/{step_key}: output {result.data} is not an object",
-                             message_vi=f"Dữ liệu kết quả {result.name} không đúng cấu trúc.")
+            raise VaultError(
+                f"{dossier_code}/{step_key}: output {result.data} is not an object",
+                message_vi=f"Dữ liệu kết quả {result.name} không đúng cấu trúc.",
+            )
         data, pdf = pdf_from(raw)
         if pdf is None and outputs.get(f"{result.data}_pdf"):
             from pathlib import Path
@@ -126,21 +146,33 @@ def step_drafts(session: Session, dossier_code: str, step_key: str) -> list[Resu
             pdf = Path(str(outputs[f"{result.data}_pdf"])).read_bytes()
         owner = owner_of(dossier, step, data)
         if not owner:
-            raise VaultError(f"{dossier_code}/{step_key}: the owner's personal ID of {result.code} is unknown",
-                             message_vi=f"Không xác định được số định danh của chủ kết quả {result.name}.")
+            raise VaultError(
+                f"{dossier_code}/{step_key}: the owner's personal ID of {result.code} is unknown",
+                message_vi=f"Không xác định được số định danh của chủ kết quả {result.name}.",
+            )
         finished = localize(step.finished_at) if step.finished_at else get_clock().now()
         issuing_body = str(data.get("co_quan_ban_hanh") or agency.get("name") or step.agency)
         number = str(_first(data, _NUMBER_KEYS) or local_id_for(dossier_code, step_key))
-        drafts.append(ResultDraft(
-            issuer=step.agency, result_code=result.code, name=result.name,
-            local_id=local_id_for(dossier_code, step_key), data=data, owner_citizen_id=owner,
-            procedure_code=spec.procedure_code or proc.code, source_dossier_code=dossier_code,
-            source_step=step_key, issued_on=_as_date(_first(data, _ISSUED_KEYS)) or finished.date(),
-            issuing_body=issuing_body, signer=str(data.get("nguoi_ky") or spec.approval or issuing_body),
-            number=number[:64], valid_until=_as_date(_first(data, _VALID_KEYS)),
-            scope=str(data.get("pham_vi_hieu_luc") or "Toàn quốc"),
-            summary=str(data.get("trich_yeu") or f"{result.name} - hồ sơ {dossier_code}"),
-            pdf=pdf, inputs=tuple(inputs),
-        ))
+        drafts.append(
+            ResultDraft(
+                issuer=step.agency,
+                result_code=result.code,
+                name=result.name,
+                local_id=local_id_for(dossier_code, step_key),
+                data=data,
+                owner_citizen_id=owner,
+                procedure_code=spec.procedure_code or proc.code,
+                source_dossier_code=dossier_code,
+                source_step=step_key,
+                issued_on=_as_date(_first(data, _ISSUED_KEYS)) or finished.date(),
+                issuing_body=issuing_body,
+                signer=str(data.get("nguoi_ky") or spec.approval or issuing_body),
+                number=number[:64],
+                valid_until=_as_date(_first(data, _VALID_KEYS)),
+                scope=str(data.get("pham_vi_hieu_luc") or "Toàn quốc"),
+                summary=str(data.get("trich_yeu") or f"{result.name} - hồ sơ {dossier_code}"),
+                pdf=pdf,
+                inputs=tuple(inputs),
+            )
+        )
     return drafts
-

@@ -7,7 +7,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lienthong.db.models import Base
@@ -20,7 +30,9 @@ class VaultResult(Base):
 
     __tablename__ = "vault_results"
     __table_args__ = (
-        UniqueConstraint("issuer", "result_code", "local_id", "version", name="uq_vault_results_identity"),
+        UniqueConstraint(
+            "issuer", "result_code", "local_id", "version", name="uq_vault_results_identity"
+        ),
         Index("ix_vault_results_owner_code", "owner_citizen_id", "result_code", "status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -67,7 +79,9 @@ class VaultLink(Base):
     __tablename__ = "vault_links"
     __table_args__ = (UniqueConstraint("result_id", "input_address", name="uq_vault_links"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    result_id: Mapped[int] = mapped_column(ForeignKey("vault_results.id", ondelete="CASCADE"), nullable=False)
+    result_id: Mapped[int] = mapped_column(
+        ForeignKey("vault_results.id", ondelete="CASCADE"), nullable=False
+    )
     input_address: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
 
 

@@ -24,8 +24,9 @@ def _mark(row: ComponentRow, found: Reuse) -> None:
     row.meta = {**(row.meta or {}), "reused_from": found.address, "legal_basis": found.legal_basis}
 
 
-def reuse_components(dossier_code: str, *, store: Vault, keyring: Keyring,
-                     session_url: str | None = None) -> dict[str, Any]:
+def reuse_components(
+    dossier_code: str, *, store: Vault, keyring: Keyring, session_url: str | None = None
+) -> dict[str, Any]:
     """Attach reusable results to the dossier's components. Returns what was reused, what the
     citizen must still provide, and what was refused (with why)."""
     catalog = get_catalog()
@@ -37,16 +38,28 @@ def reuse_components(dossier_code: str, *, store: Vault, keyring: Keyring,
         agency = plan.steps[0].agency if plan.steps else proc.steps[0].agency
         owner = owner_of(dossier, None, {})
         rows = {c.code: c for c in dossier.components}
-        pointed = [(c.code, c.vault_address) for c in dossier.components if c.vault_address and not c.reused]
+        pointed = [
+            (c.code, c.vault_address)
+            for c in dossier.components
+            if c.vault_address and not c.reused
+        ]
         component_names = {c.code: c.name for c in proc.components}
     basis = legal_basis_text(proc)
     outcome: dict[str, Any] = {"reused": [], "not_found": [], "refused": [], "agency": agency}
     done: dict[str, Reuse] = {}
     for code, address in pointed:
         try:
-            found, why = reuse_address(address, owner_citizen_id=owner, agency=agency, procedure=proc,
-                                       dossier_code=dossier_code, legal_basis=basis, store=store,
-                                       keyring=keyring, session_url=session_url)
+            found, why = reuse_address(
+                address,
+                owner_citizen_id=owner,
+                agency=agency,
+                procedure=proc,
+                dossier_code=dossier_code,
+                legal_basis=basis,
+                store=store,
+                keyring=keyring,
+                session_url=session_url,
+            )
         except LienThongError as exc:
             found, why = None, exc.message
         if found:
@@ -62,27 +75,48 @@ def reuse_components(dossier_code: str, *, store: Vault, keyring: Keyring,
         found = None
         if owner:
             try:
-                found = reuse_result(owner, spec.reusable_result, agency=agency, procedure=proc,
-                                     dossier_code=dossier_code, legal_basis=basis, store=store,
-                                     keyring=keyring, session_url=session_url)
+                found = reuse_result(
+                    owner,
+                    spec.reusable_result,
+                    agency=agency,
+                    procedure=proc,
+                    dossier_code=dossier_code,
+                    legal_basis=basis,
+                    store=store,
+                    keyring=keyring,
+                    session_url=session_url,
+                )
             except LienThongError as exc:
                 outcome["refused"].append({"code": spec.code, "address": None, "why": exc.message})
                 continue
         if found:
             done[spec.code] = found
         else:
-            outcome["not_found"].append({"code": spec.code, "result_code": spec.reusable_result,
-                                         "required": spec.required})
+            outcome["not_found"].append(
+                {"code": spec.code, "result_code": spec.reusable_result, "required": spec.required}
+            )
     with session_scope(session_url) as s:
         dossier = load_dossier(s, dossier_code)
         rows = {c.code: c for c in dossier.components}
         for code, found in done.items():
             row = rows.get(code)
             if row is None:
-                row = ComponentRow(dossier_id=dossier.id, code=code, name=component_names.get(code, code),
-                                   paper=False, digitized=False, meta={})
+                row = ComponentRow(
+                    dossier_id=dossier.id,
+                    code=code,
+                    name=component_names.get(code, code),
+                    paper=False,
+                    digitized=False,
+                    meta={},
+                )
                 s.add(row)
             _mark(row, found)
-            outcome["reused"].append({"code": code, "address": found.address, "result_code": found.result_code,
-                                      "legal_basis": found.legal_basis})
+            outcome["reused"].append(
+                {
+                    "code": code,
+                    "address": found.address,
+                    "result_code": found.result_code,
+                    "legal_basis": found.legal_basis,
+                }
+            )
     return outcome

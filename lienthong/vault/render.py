@@ -18,14 +18,34 @@ _fonts_lock = threading.Lock()
 _fonts_ready = False
 
 _LABELS_VI = {
-    "so_dinh_danh": "Số định danh cá nhân", "ho_ten": "Họ, chữ đệm và tên", "gioi_tinh": "Giới tính",
-    "ngay_sinh": "Ngày, tháng, năm sinh", "noi_sinh": "Nơi sinh", "que_quan": "Quê quán", "dan_toc": "Dân tộc",
-    "quoc_tich": "Quốc tịch", "ho_ten_me": "Họ, chữ đệm và tên người mẹ", "ho_ten_cha": "Họ, chữ đệm và tên người cha",
-    "ngay_dang_ky": "Ngày đăng ký", "so_dang_ky": "Số đăng ký", "quyen_so": "Quyển số", "trang_so": "Trang số",
-    "so_trich_luc": "Số trích lục", "ngay_chet": "Ngày chết", "noi_chet": "Nơi chết", "so_thong_bao": "Số thông báo",
-    "dia_chi": "Địa chỉ", "ngay": "Ngày", "ma_the": "Mã thẻ", "gia_tri_tu": "Giá trị sử dụng từ",
-    "gia_tri_den": "Giá trị sử dụng đến", "noi_kham_ban_dau": "Nơi đăng ký khám chữa bệnh ban đầu",
-    "so": "Số", "nguoi_huong": "Người hưởng", "so_tien_vnd": "Số tiền (đồng)", "ma_ket_qua": "Mã kết quả",
+    "so_dinh_danh": "Số định danh cá nhân",
+    "ho_ten": "Họ, chữ đệm và tên",
+    "gioi_tinh": "Giới tính",
+    "ngay_sinh": "Ngày, tháng, năm sinh",
+    "noi_sinh": "Nơi sinh",
+    "que_quan": "Quê quán",
+    "dan_toc": "Dân tộc",
+    "quoc_tich": "Quốc tịch",
+    "ho_ten_me": "Họ, chữ đệm và tên người mẹ",
+    "ho_ten_cha": "Họ, chữ đệm và tên người cha",
+    "ngay_dang_ky": "Ngày đăng ký",
+    "so_dang_ky": "Số đăng ký",
+    "quyen_so": "Quyển số",
+    "trang_so": "Trang số",
+    "so_trich_luc": "Số trích lục",
+    "ngay_chet": "Ngày chết",
+    "noi_chet": "Nơi chết",
+    "so_thong_bao": "Số thông báo",
+    "dia_chi": "Địa chỉ",
+    "ngay": "Ngày",
+    "ma_the": "Mã thẻ",
+    "gia_tri_tu": "Giá trị sử dụng từ",
+    "gia_tri_den": "Giá trị sử dụng đến",
+    "noi_kham_ban_dau": "Nơi đăng ký khám chữa bệnh ban đầu",
+    "so": "Số",
+    "nguoi_huong": "Người hưởng",
+    "so_tien_vnd": "Số tiền (đồng)",
+    "ma_ket_qua": "Mã kết quả",
 }
 _SEX_VI = {"male": "Nam", "female": "Nữ"}
 
@@ -55,11 +75,14 @@ def _text(value: Any) -> str:
             return date.fromisoformat(value).strftime("%d/%m/%Y")
         except ValueError:
             pass
-    return unicodedata.normalize("NFC", str(_SEX_VI.get(value, value) if isinstance(value, str) else value))
+    return unicodedata.normalize(
+        "NFC", str(_SEX_VI.get(value, value) if isinstance(value, str) else value)
+    )
 
 
-def render_result_pdf(metadata: dict[str, Any], data: dict[str, Any],
-                      settings: VaultSettings | None = None) -> bytes:
+def render_result_pdf(
+    metadata: dict[str, Any], data: dict[str, Any], settings: VaultSettings | None = None
+) -> bytes:
     """One A4 page: national motto, issuing body, title, number, the data, validity and signer."""
     from reportlab.lib.pagesizes import A4
     from reportlab.pdfgen.canvas import Canvas
@@ -86,12 +109,21 @@ def render_result_pdf(metadata: dict[str, Any], data: dict[str, Any],
     c.drawCentredString(width / 2, y, _text(metadata["name"]).upper())
     y -= 18
     c.setFont("DejaVuSans", 8)
-    c.drawCentredString(width / 2, y, f"Mã kết quả {metadata['result_code']} · {metadata['address']}")
+    c.drawCentredString(
+        width / 2, y, f"Mã kết quả {metadata['result_code']} · {metadata['address']}"
+    )
     y -= 30
     c.setFont("DejaVuSans", 11)
     for key, value in data.items():
-        if key in ("so_ky_hieu", "ngay_ban_hanh", "nguoi_ky", "thoi_han_hieu_luc", "pham_vi_hieu_luc",
-                   "trich_yeu", "co_quan_ban_hanh") or value in (None, ""):
+        if key in (
+            "so_ky_hieu",
+            "ngay_ban_hanh",
+            "nguoi_ky",
+            "thoi_han_hieu_luc",
+            "pham_vi_hieu_luc",
+            "trich_yeu",
+            "co_quan_ban_hanh",
+        ) or value in (None, ""):
             continue
         label = _LABELS_VI.get(key, key.replace("_", " ").capitalize())
         line = f"{label}: {_text(value)}"
@@ -105,11 +137,16 @@ def render_result_pdf(metadata: dict[str, Any], data: dict[str, Any],
                 y = height - 60
     y -= 15
     c.setFont("DejaVuSans", 10)
-    validity = (f"Có giá trị đến ngày {_text(metadata['valid_until'])}" if metadata.get("valid_until")
-                else "Có giá trị vĩnh viễn")
+    validity = (
+        f"Có giá trị đến ngày {_text(metadata['valid_until'])}"
+        if metadata.get("valid_until")
+        else "Có giá trị vĩnh viễn"
+    )
     c.drawString(60, y, f"{validity}; phạm vi: {_text(metadata['scope'])}")
     y -= 15
-    c.drawString(60, y, f"Hồ sơ: {metadata['source_dossier_code']} · Thủ tục: {metadata['procedure_code']}")
+    c.drawString(
+        60, y, f"Hồ sơ: {metadata['source_dossier_code']} · Thủ tục: {metadata['procedure_code']}"
+    )
     y -= 40
     c.drawRightString(width - 60, y, f"Ngày {_text(metadata['issued_on'])}")
     y -= 15

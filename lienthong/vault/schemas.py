@@ -1,4 +1,4 @@
-"""JSON schemas of results' machine-readable data, one per result code, in ``config/vault/schemas``."""
+"""JSON schemas of results' machine-readable data, one per result code (config/vault/schemas)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def validate_result_data(result_code: str, data: Any, config_dir: Path | None = 
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         where = "; ".join(
-            f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.validator}" for e in errors[:5]
+            f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.validator}"
+            for e in errors[:5]
         )
         fields = ", ".join(sorted({_field(e) for e in errors}))
         # Field names and the failing rule only: the values may be personal data.

@@ -7,6 +7,7 @@ for the demo an agency without one gets a key generated into ``<var_dir>/keys/<A
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -38,7 +39,9 @@ def _plain(value: Any) -> Any:
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no spaces, UTF-8, NFC: the same document always gives the same bytes."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
 
 
 def digest(value: Any) -> str:
@@ -76,23 +79,26 @@ class Keyring:
                 elif create and self.settings.generate_keys:
                     key = Ed25519PrivateKey.generate()
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption())
+                    pem = key.private_bytes(
+                        serialization.Encoding.PEM,
+                        serialization.PrivateFormat.PKCS8,
+                        serialization.NoEncryption(),
+                    )
                     tmp = path.with_suffix(f".tmp{os.getpid()}")
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                     with os.fdopen(fd, "wb") as fh:
                         fh.write(pem)
-                    try:
+                    with contextlib.suppress(FileExistsError):
                         os.link(tmp, path)  # first writer wins when processes race
-                    except FileExistsError:
-                        pass
                     tmp.unlink(missing_ok=True)
                     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
                     assert isinstance(loaded, Ed25519PrivateKey)
                     key = loaded
                 else:
-                    raise SealError(f"no signing key for agency {agency}",
-                                    message_vi=f"Chưa có khóa ký số của cơ quan {agency}.")
+                    raise SealError(
+                        f"no signing key for agency {agency}",
+                        message_vi=f"Chưa có khóa ký số của cơ quan {agency}.",
+                    )
             self._cache[agency] = key
             return key
 
@@ -100,8 +106,11 @@ class Keyring:
         return self._load(agency, create=False).public_key()
 
     def key_id(self, agency: str, *, create: bool = False) -> str:
-        raw = self._load(agency, create=create).public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        raw = (
+            self._load(agency, create=create)
+            .public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
         return f"{agency}:{hashlib.sha256(raw).hexdigest()[:16]}"
 
     def sign(self, agency: str, payload: bytes) -> tuple[str, str]:

@@ -53,7 +53,9 @@ class Vault(ABC):
     kind: str = "abstract"
 
     @abstractmethod
-    def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> bool: ...
+    def put(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> bool: ...
 
     @abstractmethod
     def get(self, key: str) -> bytes: ...
@@ -72,7 +74,9 @@ class Vault(ABC):
     def presigned_url(self, key: str, expires_seconds: int) -> str:
         """A short-lived URL to read one object, never the store's credentials."""
 
-    def put_content(self, data: bytes, *, content_type: str = "application/octet-stream") -> tuple[str, str, bool]:
+    def put_content(
+        self, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> tuple[str, str, bool]:
         """Store bytes under their content address: ``(key, sha256, created)``."""
         digest = sha256_hex(data)
         key = object_key(digest)
@@ -104,18 +108,22 @@ class FileVault(Vault):
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
+            # link() refuses an existing name: of two concurrent writers exactly one creates it.
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
         return True
 
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise ObjectMissing(f"no object {key} in {self.root}",
-                                message_vi="Không tìm thấy tệp trong kho kết quả.") from None
+            raise ObjectMissing(
+                f"no object {key} in {self.root}",
+                message_vi="Không tìm thấy tệp trong kho kết quả.",
+            ) from None
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -163,8 +171,12 @@ class S3Vault(Vault):
                 region_name=settings.s3_region,
                 aws_access_key_id=settings.s3_access_key_id,
                 aws_secret_access_key=secret.get_secret_value() if secret else None,
-                config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4",
-                              max_pool_connections=32, s3={"addressing_style": "path"}),
+                config=Config(
+                    retries={"max_attempts": 5, "mode": "standard"},
+                    signature_version="s3v4",
+                    max_pool_connections=32,
+                    s3={"addressing_style": "path"},
+                ),
             )
         self.client = client
         self._lock = threading.Lock()
@@ -198,7 +210,9 @@ class S3Vault(Vault):
 
             try:
                 cfg = self.client.get_object_lock_configuration(Bucket=self.bucket)
-                enabled = cfg.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+                enabled = (
+                    cfg.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+                )
             except ClientError:
                 enabled = False  # no configuration, or the store does not implement object lock
             self._object_lock = enabled
@@ -207,14 +221,21 @@ class S3Vault(Vault):
     # --- objects ------------------------------------------------------------------------------
 
     def _put_args(self, key: str, data: bytes, content_type: str) -> dict[str, Any]:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": data, "ContentType": content_type}
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": data,
+            "ContentType": content_type,
+        }
         if self.settings.s3_sse:
             args["ServerSideEncryption"] = self.settings.s3_sse
             if self.settings.s3_sse == "aws:kms" and self.settings.s3_kms_key_id:
                 args["SSEKMSKeyId"] = self.settings.s3_kms_key_id
         if self.object_lock_enabled:
             args["ObjectLockMode"] = self.settings.object_lock_mode
-            args["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=self.settings.object_lock_days)
+            args["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(
+                days=self.settings.object_lock_days
+            )
         return args
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> bool:
@@ -250,8 +271,10 @@ class S3Vault(Vault):
             return body
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise ObjectMissing(f"no object {key} in s3://{self.bucket}",
-                                    message_vi="Không tìm thấy tệp trong kho kết quả.") from None
+                raise ObjectMissing(
+                    f"no object {key} in s3://{self.bucket}",
+                    message_vi="Không tìm thấy tệp trong kho kết quả.",
+                ) from None
             raise
 
     def delete(self, key: str) -> None:
@@ -262,14 +285,20 @@ class S3Vault(Vault):
         # principal allowed to; in compliance mode only a delete marker can be placed).
         from botocore.exceptions import ClientError
 
-        pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
+        pages = self.client.get_paginator("list_object_versions").paginate(
+            Bucket=self.bucket, Prefix=key
+        )
         for page in pages:
             for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
                 if v["Key"] != key:
                     continue
                 try:
-                    self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=v["VersionId"],
-                                              BypassGovernanceRetention=True)
+                    self.client.delete_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        VersionId=v["VersionId"],
+                        BypassGovernanceRetention=True,
+                    )
                 except ClientError:
                     self.client.delete_object(Bucket=self.bucket, Key=key)
                     return
@@ -286,13 +315,16 @@ class S3Vault(Vault):
             raise
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
             for obj in page.get("Contents", []):
                 yield ObjectInfo(obj["Key"], int(obj["Size"]), obj["LastModified"])
 
     def presigned_url(self, key: str, expires_seconds: int) -> str:
         url: str = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=int(expires_seconds))
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=int(expires_seconds)
+        )
         return url
 
 

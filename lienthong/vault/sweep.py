@@ -16,8 +16,14 @@ from lienthong.vault.publish import lock_digests
 from lienthong.vault.store import OBJECT_PREFIX, ObjectInfo, Vault, digest_of_key
 
 
-def sweep_orphans(store: Vault, *, grace: timedelta, now: datetime | None = None, dry_run: bool = False,
-                  session_url: str | None = None) -> list[ObjectInfo]:
+def sweep_orphans(
+    store: Vault,
+    *,
+    grace: timedelta,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    session_url: str | None = None,
+) -> list[ObjectInfo]:
     """Delete (or, with ``dry_run``, only list) unreferenced objects last modified before now - grace."""
     cutoff = (now or get_clock().now()) - grace
     removed: list[ObjectInfo] = []
@@ -27,8 +33,11 @@ def sweep_orphans(store: Vault, *, grace: timedelta, now: datetime | None = None
             continue
         with session_scope(session_url) as s:
             lock_digests(s, [d])
-            used = s.scalar(select(VaultResult.id).where(
-                or_(VaultResult.pdf_sha256 == d, VaultResult.json_sha256 == d)).limit(1))
+            used = s.scalar(
+                select(VaultResult.id)
+                .where(or_(VaultResult.pdf_sha256 == d, VaultResult.json_sha256 == d))
+                .limit(1)
+            )
             if used is not None:
                 continue
             if not dry_run:

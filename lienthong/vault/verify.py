@@ -1,5 +1,5 @@
 """Verification: re-hash objects, check seals against the index columns and agency keys, walk the
-event chain, and compare each result's life-cycle state with the chain. Reports what was tampered."""
+event chain, and compare each result's life-cycle state with the chain; report what was tampered."""
 
 from __future__ import annotations
 
@@ -46,8 +46,14 @@ def _column_value(row: VaultResult, name: str) -> object:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def verify_row(row: VaultResult, events: list[VaultEvent], *, store: Vault, keyring: Keyring,
-               check_objects: bool = True) -> list[Problem]:
+def verify_row(
+    row: VaultResult,
+    events: list[VaultEvent],
+    *,
+    store: Vault,
+    keyring: Keyring,
+    check_objects: bool = True,
+) -> list[Problem]:
     problems: list[Problem] = []
     a = row.address
     sealed = row.sealed or {}
@@ -60,11 +66,16 @@ def verify_row(row: VaultResult, events: list[VaultEvent], *, store: Vault, keyr
         if _column_value(row, name) != sealed.get(name):
             problems.append(Problem(a, "row", f"column {name} differs from the sealed metadata"))
     files = sealed.get("files", {})
-    for role, key_col, sha_col in (("pdf", "pdf_key", "pdf_sha256"), ("data", "json_key", "json_sha256")):
+    for role, key_col, sha_col in (
+        ("pdf", "pdf_key", "pdf_sha256"),
+        ("data", "json_key", "json_sha256"),
+    ):
         entry = files.get(role, {})
         key, sha = getattr(row, key_col), getattr(row, sha_col)
         if entry.get("sha256") != sha or entry.get("key") != key or key != object_key(sha):
-            problems.append(Problem(a, "row", f"{role} file reference differs from the sealed metadata"))
+            problems.append(
+                Problem(a, "row", f"{role} file reference differs from the sealed metadata")
+            )
         if check_objects:
             try:
                 actual = sha256_hex(store.get(key))
@@ -72,22 +83,33 @@ def verify_row(row: VaultResult, events: list[VaultEvent], *, store: Vault, keyr
                 problems.append(Problem(a, "object", f"{role} object {key} is missing"))
                 continue
             if actual != entry.get("sha256"):
-                problems.append(Problem(a, "object", f"{role} object {key} was altered (sha256 {actual[:12]}…)"))
+                problems.append(
+                    Problem(a, "object", f"{role} object {key} was altered (sha256 {actual[:12]}…)")
+                )
     published = [e for e in events if e.kind == "publish"]
     if not any(e.detail.get("sealed_sha256") == row.sealed_sha256 for e in published):
-        problems.append(Problem(a, "chain", "no publish event in the chain matches this result's seal"))
+        problems.append(
+            Problem(a, "chain", "no publish event in the chain matches this result's seal")
+        )
     superseded = [e for e in events if e.kind == "supersede"]
     if superseded:
         by = superseded[-1].detail.get("superseded_by")
         if row.status != "superseded" or row.superseded_by != by:
-            problems.append(Problem(a, "state", f"the chain says superseded by {by}, "
-                                                f"the index says {row.status}"))
+            problems.append(
+                Problem(
+                    a, "state", f"the chain says superseded by {by}, the index says {row.status}"
+                )
+            )
     elif row.status != "valid":
-        problems.append(Problem(a, "state", f"the index says {row.status}, the chain has no supersede event"))
+        problems.append(
+            Problem(a, "state", f"the index says {row.status}, the chain has no supersede event")
+        )
     return problems
 
 
-def events_by_address(session: Session, addresses: list[str] | None = None) -> dict[str, list[VaultEvent]]:
+def events_by_address(
+    session: Session, addresses: list[str] | None = None
+) -> dict[str, list[VaultEvent]]:
     q = select(VaultEvent).order_by(VaultEvent.seq)
     if addresses is not None:
         q = q.where(VaultEvent.address.in_(addresses))
@@ -97,8 +119,14 @@ def events_by_address(session: Session, addresses: list[str] | None = None) -> d
     return out
 
 
-def verify_vault(address: str | None = None, *, store: Vault, keyring: Keyring,
-                 session_url: str | None = None, check_objects: bool = True) -> Report:
+def verify_vault(
+    address: str | None = None,
+    *,
+    store: Vault,
+    keyring: Keyring,
+    session_url: str | None = None,
+    check_objects: bool = True,
+) -> Report:
     """Verify one result (``address``) or every result, and the whole event chain either way."""
     report = Report()
     with session_scope(session_url) as s:
@@ -110,18 +138,29 @@ def verify_vault(address: str | None = None, *, store: Vault, keyring: Keyring,
             by_address[e.address].append(e)
         if address is not None:
             parse_address(address)
-            rows = list(s.execute(select(VaultResult).where(VaultResult.address == address)).scalars())
+            rows = list(
+                s.execute(select(VaultResult).where(VaultResult.address == address)).scalars()
+            )
             if not rows:
-                raise ResultNotFound(f"{address} is not in the vault index",
-                                     message_vi="Không tìm thấy kết quả trong kho.")
+                raise ResultNotFound(
+                    f"{address} is not in the vault index",
+                    message_vi="Không tìm thấy kết quả trong kho.",
+                )
         else:
             rows = list(s.execute(select(VaultResult).order_by(VaultResult.id)).scalars())
             indexed = {r.address for r in rows}
             for a, evs in by_address.items():
                 if a not in indexed and any(e.kind == "publish" for e in evs):
-                    report.problems.append(Problem(a, "row", "published in the chain, missing from the index"))
+                    report.problems.append(
+                        Problem(a, "row", "published in the chain, missing from the index")
+                    )
         for row in rows:
-            report.problems += verify_row(row, by_address.get(row.address, []), store=store, keyring=keyring,
-                                          check_objects=check_objects)
+            report.problems += verify_row(
+                row,
+                by_address.get(row.address, []),
+                store=store,
+                keyring=keyring,
+                check_objects=check_objects,
+            )
         report.results_checked = len(rows)
     return report

@@ -42,9 +42,14 @@ def moto_url() -> Iterator[str]:
 
 
 def s3_settings(moto_url: str, bucket: str | None = None) -> VaultSettings:
-    return VaultSettings(backend="s3", s3_endpoint_url=moto_url, s3_bucket=bucket or f"vault-{uuid.uuid4().hex[:10]}",
-                         s3_region="ap-southeast-1", s3_access_key_id="testing",
-                         s3_secret_access_key="testing")  # type: ignore[arg-type]
+    return VaultSettings(
+        backend="s3",
+        s3_endpoint_url=moto_url,
+        s3_bucket=bucket or f"vault-{uuid.uuid4().hex[:10]}",
+        s3_region="ap-southeast-1",
+        s3_access_key_id="testing",
+        s3_secret_access_key="testing",
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -73,13 +78,24 @@ def vault_env(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     clock = FixedClock(T + timedelta(hours=2))
     set_clock(clock)
     settings = get_vault_settings()
-    yield {"store": FileVault(settings.root), "keyring": Keyring(settings), "clock": clock, "db": db}
+    yield {
+        "store": FileVault(settings.root),
+        "keyring": Keyring(settings),
+        "clock": clock,
+        "db": db,
+    }
     set_clock(None)
     reset_vault_settings()
 
 
-def received(procedure_id: str, seed: int, *, options: dict[str, Any] | None = None,
-             components: list[dict[str, Any]] | None = None, deceased_id: str | None = None) -> str:
+def received(
+    procedure_id: str,
+    seed: int,
+    *,
+    options: dict[str, Any] | None = None,
+    components: list[dict[str, Any]] | None = None,
+    deceased_id: str | None = None,
+) -> str:
     """Receive a synthetic dossier (the reception desk's real code path); returns its code."""
     sub = make_submission(procedure_id, random.Random(seed), T, options=options)
     payload = sub.model_dump(mode="json")
@@ -92,8 +108,9 @@ def received(procedure_id: str, seed: int, *, options: dict[str, Any] | None = N
     return receive(Submission.model_validate(payload)).dossier_code
 
 
-def finish_step(dossier_code: str, step_key: str, outputs: dict[str, Any] | None = None,
-                seed: int = 0) -> dict[str, Any]:
+def finish_step(
+    dossier_code: str, step_key: str, outputs: dict[str, Any] | None = None, seed: int = 0
+) -> dict[str, Any]:
     """Record a step as done with the agency simulator's own result shapes (or ``outputs``)."""
     with session_scope() as s:
         d = s.scalar(select(DossierRow).where(DossierRow.code == dossier_code))
@@ -107,12 +124,19 @@ def finish_step(dossier_code: str, step_key: str, outputs: dict[str, Any] | None
             outputs = {}
             data = {"declaration": d.payload, **produced}
             for name in spec.outputs:
-                outputs[name] = generate(name, data, {**produced, **outputs}, T + timedelta(hours=1), rng)
+                outputs[name] = generate(
+                    name, data, {**produced, **outputs}, T + timedelta(hours=1), rng
+                )
         row = next((st for st in d.steps if st.step_key == step_key), None)
         if row is None:
-            row = StepRow(ref=f"{dossier_code}/{step_key}", dossier_id=d.id, step_key=step_key,
-                          agency=spec.agency, action=spec.action,
-                          time_limit_days=spec.time_limit.working_days)
+            row = StepRow(
+                ref=f"{dossier_code}/{step_key}",
+                dossier_id=d.id,
+                step_key=step_key,
+                agency=spec.agency,
+                action=spec.action,
+                time_limit_days=spec.time_limit.working_days,
+            )
             s.add(row)
         row.status, row.started_at, row.finished_at = "done", T, T + timedelta(hours=1)
         row.outputs = outputs

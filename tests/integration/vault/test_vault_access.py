@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from lienthong.db import session_scope
+from lienthong.vault.drafts import step_drafts
 from lienthong.vault.errors import AccessDenied
 from lienthong.vault.index import VaultAccess
 from lienthong.vault.publish import publish
 from lienthong.vault.reads import get_result, presigned_urls
-from lienthong.vault.drafts import step_drafts
 
 from .test_vault_publication import finish_step, publish_step, received
 
@@ -44,15 +44,18 @@ def test_an_agency_outside_the_rules_is_refused_and_the_refusal_is_logged(group_
         get_result(dereg, agency="THUE", store=env["store"])
     assert "THUE" in err.value.message_vi
     with pytest.raises(AccessDenied):
-        get_result(dereg, agency="BHXH", store=env["store"])  # police notice: no procedure reuses it
+        get_result(
+            dereg, agency="BHXH", store=env["store"]
+        )  # police notice: no procedure reuses it
     with session_scope() as s:
         log = s.execute(select(VaultAccess).order_by(VaultAccess.id)).scalars().all()
         assert [(a.agency, a.granted) for a in log] == [("THUE", False), ("BHXH", False)]
 
 
 def test_s3_hands_out_short_lived_urls_to_allowed_agencies_only(db, moto_url, vault_env):
-    from .conftest import s3_settings
     from lienthong.vault.store import S3Vault
+
+    from .conftest import s3_settings
 
     s3 = S3Vault(s3_settings(moto_url))
     s3.ensure_bucket()

@@ -63,7 +63,8 @@ def test_a_presigned_url_reads_the_object_without_the_store_credentials(any_vaul
         from urllib.parse import urlparse
         from urllib.request import url2pathname
 
-        assert open(url2pathname(urlparse(url).path), "rb").read() == b"%PDF-1.7 presigned"
+        with open(url2pathname(urlparse(url).path), "rb") as fh:
+            assert fh.read() == b"%PDF-1.7 presigned"
     else:
         assert "X-Amz-Expires=60" in url and "X-Amz-Signature=" in url
         assert httpx.get(url).content == b"%PDF-1.7 presigned"

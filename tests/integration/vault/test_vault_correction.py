@@ -1,4 +1,4 @@
-"""Corrections: a new version supersedes the old (which stays); what was issued from it is flagged."""
+"""Corrections: a new version supersedes the old one (kept); results issued from it are flagged."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def group_1(vault_env):
 
 
 def correct(env, address, **kw):
-    return correct_result(address, store=env["store"], keyring=env["keyring"], actor="UBND_XA", **kw)
+    return correct_result(
+        address, store=env["store"], keyring=env["keyring"], actor="UBND_XA", **kw
+    )
 
 
 def test_a_corrected_birth_certificate_is_a_new_version_and_the_old_one_stays(group_1):
@@ -46,7 +48,9 @@ def test_a_corrected_birth_certificate_is_a_new_version_and_the_old_one_stays(gr
     new = get_result(outcome.address, agency="UBND_XA", store=env["store"])
     assert new.data["ho_ten"].endswith(" Anh") and new.metadata["supersedes"] == birth
     owner = new.metadata["owner_citizen_id"]
-    assert [r.address for r in find_results(owner, "KQ.G15.000031", valid_only=True)] == [outcome.address]
+    assert [r.address for r in find_results(owner, "KQ.G15.000031", valid_only=True)] == [
+        outcome.address
+    ]
     assert verify_vault(store=env["store"], keyring=env["keyring"]).ok
 
 

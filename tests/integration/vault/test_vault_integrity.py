@@ -20,7 +20,9 @@ def published(vault_env):
     code = received("lien-thong-khai-tu", 11, options={"procedures": 2})
     finish_step(code, "khai_tu")
     finish_step(code, "xoa_thuong_tru")
-    addresses = publish_step(vault_env, code, "khai_tu") + publish_step(vault_env, code, "xoa_thuong_tru")
+    addresses = publish_step(vault_env, code, "khai_tu") + publish_step(
+        vault_env, code, "xoa_thuong_tru"
+    )
     return vault_env, addresses
 
 
@@ -87,7 +89,10 @@ def test_an_altered_chain_entry_is_reported_as_tampered(published):
         conn.execute(text("UPDATE vault_events SET actor = 'CONG_AN_XA' WHERE seq = 1"))
         conn.execute(text("SET session_replication_role = origin"))
     report = verify(env)
-    assert any(p.kind == "chain" and "event 1" in p.detail and "altered" in p.detail for p in report.problems)
+    assert any(
+        p.kind == "chain" and "event 1" in p.detail and "altered" in p.detail
+        for p in report.problems
+    )
 
 
 def test_a_removed_chain_entry_is_reported(published):

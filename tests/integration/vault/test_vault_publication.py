@@ -1,4 +1,4 @@
-"""Publishing the results of finished steps (core path, PostgreSQL, agency simulator's data shapes)."""
+"""Publishing results of finished steps (core path, PostgreSQL, the simulator's data shapes)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,11 @@ def test_a_birth_registration_publishes_the_birth_certificate_under_its_address(
         assert row.issuing_body.startswith("Ủy ban nhân dân") and row.permanent
     stored = json.loads(vault_env["store"].get(row.json_key))
     assert stored["ho_ten"] == outputs["birth_extract"]["ho_ten"]
-    text = PdfReader(__import__("io").BytesIO(vault_env["store"].get(row.pdf_key))).pages[0].extract_text()
+    text = (
+        PdfReader(__import__("io").BytesIO(vault_env["store"].get(row.pdf_key)))
+        .pages[0]
+        .extract_text()
+    )
     assert "GIẤY KHAI SINH" in text and outputs["birth_extract"]["ho_ten"] in text
 
 
@@ -51,7 +55,9 @@ def test_downstream_results_of_the_same_dossier_link_to_the_upstream_result(vaul
     [card] = publish_step(vault_env, code, "bhyt")
     with session_scope() as s:
         card_row = s.scalar(select(VaultResult).where(VaultResult.address == card))
-        links = s.execute(select(VaultLink.input_address).where(VaultLink.result_id == card_row.id)).scalars()
+        links = s.execute(
+            select(VaultLink.input_address).where(VaultLink.result_id == card_row.id)
+        ).scalars()
         assert list(links) == [birth]
         # The card belongs to the child: the personal ID the civil-status step produced.
         birth_row = s.scalar(select(VaultResult).where(VaultResult.address == birth))

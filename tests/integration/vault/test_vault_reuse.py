@@ -37,9 +37,14 @@ def test_the_family_filing_for_the_allowance_is_not_asked_for_the_death_extract_
     assert tlkt.vault_address == extract and tlkt.reused and tlkt.from_national_vault
     assert tlkt.status == "reused" and tlkt.file_ref is None
     with session_scope() as s:
-        access = s.execute(select(VaultAccess).where(VaultAccess.purpose == "reuse")).scalars().all()
+        access = (
+            s.execute(select(VaultAccess).where(VaultAccess.purpose == "reuse")).scalars().all()
+        )
         assert [(a.address, a.granted, a.dossier_code) for a in access] == [(extract, True, later)]
-        assert "Nghị định 63/2024/NĐ-CP" in access[0].legal_basis and "2.002622" in access[0].legal_basis
+        assert (
+            "Nghị định 63/2024/NĐ-CP" in access[0].legal_basis
+            and "2.002622" in access[0].legal_basis
+        )
         event = s.execute(select(VaultEvent).where(VaultEvent.kind == "reuse")).scalar_one()
         assert event.address == extract and event.legal_basis == access[0].legal_basis
 
@@ -68,15 +73,24 @@ def test_a_result_that_fails_verification_is_not_reused(vault_env):
     code = received("lien-thong-khai-tu", 25, options={"procedures": 3}, deceased_id=DECEASED)
     assert reuse(vault_env, code)["reused"] == []
     with session_scope() as s:
-        refused = s.execute(select(VaultAccess).where(VaultAccess.granted.is_(False))).scalars().all()
+        refused = (
+            s.execute(select(VaultAccess).where(VaultAccess.granted.is_(False))).scalars().all()
+        )
         assert refused and refused[0].reason.startswith("integrity")
 
 
 def test_a_component_the_citizen_points_to_in_the_vault_is_attached_by_address(vault_env):
     extract = death_registered_earlier(vault_env)
-    code = received("lien-thong-khai-tu", 26, options={"procedures": 3}, deceased_id=DECEASED,
-                    components=[{"code": "TK02", "name": "Tờ khai", "file": "uploads/tk02.pdf"},
-                                {"code": "TLKT", "name": "Trích lục khai tử", "vault_address": extract}])
+    code = received(
+        "lien-thong-khai-tu",
+        26,
+        options={"procedures": 3},
+        deceased_id=DECEASED,
+        components=[
+            {"code": "TK02", "name": "Tờ khai", "file": "uploads/tk02.pdf"},
+            {"code": "TLKT", "name": "Trích lục khai tử", "vault_address": extract},
+        ],
+    )
     outcome = reuse(vault_env, code)
     assert [r["code"] for r in outcome["reused"]] == ["TLKT"]
     assert components_of(code)["TLKT"].reused
@@ -84,8 +98,13 @@ def test_a_component_the_citizen_points_to_in_the_vault_is_attached_by_address(v
 
 def test_pointing_to_someone_elses_result_is_refused(vault_env):
     extract = death_registered_earlier(vault_env)
-    code = received("lien-thong-khai-tu", 27, options={"procedures": 3}, deceased_id="001060022222",
-                    components=[{"code": "TLKT", "name": "Trích lục khai tử", "vault_address": extract}])
+    code = received(
+        "lien-thong-khai-tu",
+        27,
+        options={"procedures": 3},
+        deceased_id="001060022222",
+        components=[{"code": "TLKT", "name": "Trích lục khai tử", "vault_address": extract}],
+    )
     outcome = reuse(vault_env, code)
     assert outcome["refused"][0]["why"] == "belongs to another person"
     assert not components_of(code)["TLKT"].reused

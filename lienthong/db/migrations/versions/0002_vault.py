@@ -59,11 +59,19 @@ def upgrade() -> None:
         sa.Column("reissue_reason", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("address"),
-        sa.UniqueConstraint("issuer", "result_code", "local_id", "version", name="uq_vault_results_identity"),
+        sa.UniqueConstraint(
+            "issuer", "result_code", "local_id", "version", name="uq_vault_results_identity"
+        ),
     )
-    op.create_index("ix_vault_results_owner_code", "vault_results", ["owner_citizen_id", "result_code", "status"])
+    op.create_index(
+        "ix_vault_results_owner_code",
+        "vault_results",
+        ["owner_citizen_id", "result_code", "status"],
+    )
     op.create_index("ix_vault_results_lineage", "vault_results", ["lineage"])
-    op.create_index("ix_vault_results_source_dossier_code", "vault_results", ["source_dossier_code"])
+    op.create_index(
+        "ix_vault_results_source_dossier_code", "vault_results", ["source_dossier_code"]
+    )
     op.create_index("ix_vault_results_pdf_sha256", "vault_results", ["pdf_sha256"])
     op.create_index("ix_vault_results_json_sha256", "vault_results", ["json_sha256"])
     op.create_table(
