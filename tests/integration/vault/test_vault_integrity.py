@@ -109,3 +109,18 @@ def test_a_removed_chain_entry_is_reported(published):
 def test_the_event_log_refuses_updates_without_privileges(published):
     with pytest.raises(Exception, match="append-only"), get_engine().begin() as conn:
         conn.execute(text("UPDATE vault_events SET actor = 'X'"))
+
+
+def test_operators_find_and_get_results_with_personal_data_masked(published, capsys):
+    env, addresses = published
+    with session_scope() as s:
+        row = s.scalar(select(VaultResult).where(VaultResult.address == addresses[0]))
+        owner = row.owner_citizen_id
+    assert run_cli("find", "--owner", owner, "--result-code", "KQ.G15.000034") == 0
+    out = capsys.readouterr().out
+    assert addresses[0] in out and owner not in out and owner[:3] in out
+    assert run_cli("get", addresses[0]) == 0
+    shown = capsys.readouterr().out
+    assert '"so_trich_luc"' in shown and owner not in shown
+    assert run_cli("get", addresses[0], "--unmask") == 0
+    assert owner in capsys.readouterr().out

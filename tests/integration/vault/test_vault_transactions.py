@@ -86,3 +86,27 @@ def test_two_concurrent_publications_of_the_same_result_produce_one(prefect_serv
     a, b = publish_twice_at_once(code, "khai_sinh")
     assert a == b and len(a) == 1
     assert counts(vault_env) == (1, 1, 2)
+
+
+def test_the_sweep_deletes_only_orphans_older_than_the_grace_period(prefect_server, vault_env):
+    import os
+    import time
+
+    from flows.vault_sweep import vault_sweep
+
+    code = received("lien-thong-khai-sinh", 54)
+    finish_step(code, "khai_sinh")
+    publish_once(code, "khai_sinh")
+    store = vault_env["store"]
+    old_key, _, _ = store.put_content(b"orphan of a crashed publication")
+    fresh_key, _, _ = store.put_content(b"publication in progress")
+    two_days_ago = time.time() - 48 * 3600
+    os.utime(store.root / old_key, (two_days_ago, two_days_ago))
+    for o in store.list(OBJECT_PREFIX):  # the published result's objects are old too, but in use
+        if o.key not in (old_key, fresh_key):
+            os.utime(store.root / o.key, (two_days_ago, two_days_ago))
+    vault_env["clock"].set(__import__("datetime").datetime.now())
+    assert vault_sweep(grace_hours=24, dry_run=True)["orphans"] == 1 and store.exists(old_key)
+    assert vault_sweep(grace_hours=24) == {"orphans": 1, "bytes": 31, "dry_run": False}
+    assert not store.exists(old_key) and store.exists(fresh_key)
+    assert counts(vault_env) == (1, 1, 3)
