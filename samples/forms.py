@@ -335,14 +335,15 @@ def death_notice(seed: int, degradation: Degradation | None = None, **kw: Any) -
 def write_pdf(images: Sequence[Image.Image], path: Path, dpi: int = 300) -> Path:
     """An image-only PDF: each page one full-page JPEG image, as a scanner would produce."""
     first, *rest = images
-    first.save(path, "PDF", save_all=True, append_images=rest, resolution=dpi, quality=80)
+    first.copy().save(path, "PDF", save_all=True, append_images=[im.copy() for im in rest],
+                     resolution=dpi)
     return path
 
 
 def write_tiff(images: Sequence[Image.Image], path: Path, dpi: int = 300) -> Path:
     """A multi-page TIFF (deflate-compressed), as a document scanner would produce."""
     first, *rest = images
-    first.save(path, "TIFF", save_all=True, append_images=rest, dpi=(dpi, dpi),
+    first.copy().save(path, "TIFF", save_all=True, append_images=[im.copy() for im in rest], dpi=(dpi, dpi),
                compression="tiff_deflate")
     return path
 

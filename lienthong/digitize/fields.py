@@ -102,7 +102,7 @@ def detect_form(text: str) -> str | None:
     # Titles are large and rarely wrong, but allow one damaged character.
     for kind, spec in FORMS.items():
         t = spec["title"]
-        for i in range(0, max(1, len(flat) - len(t) + 1)):
+        for i in range(0, len(flat) - len(t) + 1):
             if flat[i] == t[0] and SequenceMatcher(None, flat[i:i + len(t)], t).ratio() >= 0.9:
                 return kind
     return None

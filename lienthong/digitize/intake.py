@@ -20,6 +20,7 @@ from PIL import Image
 from lienthong.digitize.config import DigitizeConfig
 from lienthong.digitize.errors import (
     CorruptFile,
+    DigitizeError,
     EmptyFile,
     EncryptedPdf,
     ExtensionMismatch,
@@ -51,6 +52,7 @@ class TextPage:
     file_index: int
     index: int
     text: str
+    layout: str = ""  # the same text with its horizontal positions kept (pypdf layout mode)
 
 
 @dataclass
@@ -179,30 +181,39 @@ def _image_pages(intake: IntakeFile, tail: bytes, cfg: DigitizeConfig, fi: int) 
     try:
         with _own_pixel_check():
             im = Image.open(intake.path)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CorruptFile(name, str(exc)[:200]) from exc
-    with im:
-        frame = 0
-        while True:
-            w, h = im.size
-            if w * h > lim.max_pixels:
-                raise ImageTooLarge(name, w, h, lim.max_pixels)
-            if frame >= lim.max_pages:
-                raise TooManyPages(name, f"> {lim.max_pages}", lim.max_pages)
-            many = intake.kind == "tiff" and getattr(im, "n_frames", 1) > 1 if frame == 0 else True
-            intake.pages.append(PageJob(fi, frame, "tiff_frame" if many else "image",
-                                        str(intake.path), frame, _dpi(im)))
-            if intake.kind != "tiff":
-                break
-            try:
-                im.seek(frame + 1)
-            except EOFError:
-                break
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise CorruptFile(name, f"TIFF frame {frame + 2}: {exc}"[:200]) from exc
-            frame += 1
-        if len(intake.pages) == 1 and intake.kind == "tiff":
-            intake.pages[0] = PageJob(fi, 0, "image", str(intake.path), 0, intake.pages[0].dpi)
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types (KeyError, TypeError) on damage
+        raise CorruptFile(name, f"{type(exc).__name__}: {exc}"[:200]) from exc
+    try:
+        _frames(intake, im, cfg, fi)
+    except DigitizeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged TIFF directory fails in many ways
+        raise CorruptFile(name, f"{type(exc).__name__}: {exc}"[:200]) from exc
+    finally:
+        im.close()
+
+
+def _frames(intake: IntakeFile, im: Image.Image, cfg: DigitizeConfig, fi: int) -> None:
+    name, lim = intake.name, cfg.limits
+    frame = 0
+    while True:
+        w, h = im.size
+        if w * h > lim.max_pixels:
+            raise ImageTooLarge(name, w, h, lim.max_pixels)
+        if frame >= lim.max_pages:
+            raise TooManyPages(name, f"> {lim.max_pages}", lim.max_pages)
+        many = intake.kind == "tiff" and getattr(im, "n_frames", 1) > 1 if frame == 0 else True
+        intake.pages.append(PageJob(fi, frame, "tiff_frame" if many else "image",
+                                    str(intake.path), frame, _dpi(im)))
+        if intake.kind != "tiff":
+            break
+        try:
+            im.seek(frame + 1)
+        except EOFError:
+            break
+        frame += 1
+    if len(intake.pages) == 1 and intake.kind == "tiff":
+        intake.pages[0] = PageJob(fi, 0, "image", str(intake.path), 0, intake.pages[0].dpi)
 
 
 def usable_text(text: str, cfg: DigitizeConfig) -> bool:
@@ -256,6 +267,11 @@ def _pdf_pages(intake: IntakeFile, tail: bytes, cfg: DigitizeConfig, fi: int) ->
             text = ""
         text = unicodedata.normalize("NFC", text)
         if usable_text(text, cfg):
-            intake.pages.append(TextPage(fi, i, text.strip("\n") + "\n"))
+            try:
+                layout = page.extract_text(extraction_mode="layout") or ""
+            except Exception:  # noqa: BLE001
+                layout = text
+            intake.pages.append(TextPage(fi, i, text.strip("\n") + "\n",
+                                         unicodedata.normalize("NFC", layout)))
         else:
             intake.pages.append(PageJob(fi, i, "pdf_page", str(intake.path), i, cfg.ocr.dpi, encrypted))

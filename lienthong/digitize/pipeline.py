@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -80,6 +81,16 @@ def _page_error(name: str, err: dict[str, str], cfg: DigitizeConfig) -> E.Digiti
     if code == "ocr_failed":
         return E.OcrFailed(name, detail)
     return E.CorruptFile(name, detail)
+
+
+def layout_words(layout: str) -> list[tuple[str, float, int, int, int, int, int]]:
+    """Word boxes for a text-layer page, from its layout text (a character is ~10 px, a line 50 px),
+    so the same field extraction serves text-layer pages and OCR pages."""
+    words = []
+    for j, line in enumerate(layout.splitlines()):
+        for m in re.finditer(r"\S+", line):
+            words.append((m.group(), 100.0, m.start() * 10, j * 50, len(m.group()) * 10, 40, j))
+    return words
 
 
 def _unique_stem(stem: str, used: set[str]) -> str:
@@ -157,7 +168,7 @@ def digitize_files(
                 page_results[i][pg.index] = {
                     "file_index": i, "index": pg.index, "source": "text_layer", "text": pg.text,
                     "confidence": 100.0, "low_confidence_share": 0.0, "word_count": len(words),
-                    "words": [], "rotation": 0, "skew_degrees": 0.0, "timings": {}, "error": None,
+                    "words": layout_words(pg.layout or pg.text), "rotation": 0, "skew_degrees": 0.0, "timings": {}, "error": None,
                 }
             else:
                 jobs.append(pg)
