@@ -19,12 +19,53 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from lienthong.clock import VN_TZ
+
+
+class TZDateTime(TypeDecorator[datetime]):
+    """An aware datetime, returned in Asia/Ho_Chi_Minh: ``timestamptz`` on PostgreSQL, ISO 8601
+    text with its offset on SQLite (which has no time zone type). Naive values are refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def _resolve_for_python_type(self, python_type: Any, matched_on: Any,
+                                 matched_on_flattened: Any) -> TZDateTime:
+        # TypeDecorator proxies unknown attributes to its impl; without this override the
+        # declarative type_annotation_map would quietly map Mapped[datetime] to a plain DateTime.
+        return self
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(40))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store times with their offset")
+        if dialect.name == "sqlite":
+            # Normalised to +07:00 so that text order is time order.
+            return value.astimezone(VN_TZ).isoformat(timespec="microseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} in the database: it was stored without offset")
+        return value.astimezone(VN_TZ)
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {datetime: TZDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class DossierSequence(Base):
