@@ -16,8 +16,11 @@ from tasks.accountability import relay_task, sweep_task
 SCHEDULE = {"cron": "*/15 7-16 * * 1-5", "timezone": "Asia/Ho_Chi_Minh"}
 
 
-@flow(name="deadline-sweep", description="Warn agencies before deadlines, mark late dossiers, "
-      "attribute lateness, and draft the apology letter (Form 04) at D-1.")
+@flow(
+    name="deadline-sweep",
+    description="Warn agencies before deadlines, mark late dossiers, "
+    "attribute lateness, and draft the apology letter (Form 04) at D-1.",
+)
 def deadline_sweep(start_approvals: bool = True, force: bool = False) -> dict[str, Any]:
     log = get_run_logger()
     today = get_clock().now().date()
@@ -31,7 +34,7 @@ def deadline_sweep(start_approvals: bool = True, force: bool = False) -> dict[st
         key="deadline-sweep",
         table=rows or [{"dossier": "", "subject": "", "agency": "", "action": "nothing to report"}],
         description=f"Deadline sweep at {report['at']}: {report['open_dossiers']} open dossiers, "
-                    f"{len(report['apology_drafts'])} apology drafts, {sent['sent']} notifications sent",
+        f"{len(report['apology_drafts'])} apology drafts, {sent['sent']} notifications sent",
     )
     if start_approvals and report["apology_drafts"]:
         _start_approvals(report["apology_drafts"])
@@ -46,7 +49,11 @@ def _start_approvals(codes: list[str]) -> None:
     log = get_run_logger()
     for code in codes:
         try:
-            run_deployment("approve-apology/approve-apology", parameters={"dossier_code": code},
-                           timeout=0, idempotency_key=f"apology:{code}")
+            run_deployment(
+                "approve-apology/approve-apology",
+                parameters={"dossier_code": code},
+                timeout=0,
+                idempotency_key=f"apology:{code}",
+            )
         except Exception as exc:  # noqa: BLE001 - the draft stays listed for operators either way
             log.warning("approve-apology for %s not started: %s", code, type(exc).__name__)

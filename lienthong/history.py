@@ -25,8 +25,16 @@ from lienthong.db.models import DossierRow
 from lienthong.errors import InvalidCode, LienThongError
 from lienthong.portal.ledger import HistoryDossier
 
-COLUMNS = ("dossier_code", "procedure_code", "agency", "received_at", "due_at", "finished_at",
-           "status", "supplement_requests")
+COLUMNS = (
+    "dossier_code",
+    "procedure_code",
+    "agency",
+    "received_at",
+    "due_at",
+    "finished_at",
+    "status",
+    "supplement_requests",
+)
 END_STATUSES = frozenset({3, 8, 9, 10})
 OPEN_STATUSES = frozenset({1, 2, 4, 5, 6})
 _AGENCY = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
@@ -69,7 +77,9 @@ def parse_time(value: str, column: str) -> datetime:
             return localize(datetime.strptime(value, fmt))
         except ValueError:
             continue
-    raise _Bad(f"{column}: '{value}' không phải ngày giờ (ISO 8601, yyyyMMddHHmmss hoặc dd/MM/yyyy HH:mm)")
+    raise _Bad(
+        f"{column}: '{value}' không phải ngày giờ (ISO 8601, yyyyMMddHHmmss hoặc dd/MM/yyyy HH:mm)"
+    )
 
 
 def _row(raw: dict[str, str | None]) -> dict[str, object]:
@@ -109,12 +119,29 @@ def _row(raw: dict[str, str | None]) -> dict[str, object]:
         raise _Bad(f"supplement_requests: '{v['supplement_requests']}' không phải số") from None
     if supplements < 0:
         raise _Bad("supplement_requests: số âm")
-    out: dict[str, object] = {"code": code, "procedure_code": v["procedure_code"], "agency": v["agency"],
-                              "received_at": received, "due_at": due, "finished_at": finished,
-                              "status": status, "supplement_requests": supplements}
-    canon = "|".join(str(out[k].isoformat() if isinstance(out[k], datetime) else out[k])  # type: ignore[union-attr]
-                     for k in ("code", "procedure_code", "agency", "received_at", "due_at",
-                               "finished_at", "status", "supplement_requests"))
+    out: dict[str, object] = {
+        "code": code,
+        "procedure_code": v["procedure_code"],
+        "agency": v["agency"],
+        "received_at": received,
+        "due_at": due,
+        "finished_at": finished,
+        "status": status,
+        "supplement_requests": supplements,
+    }
+    canon = "|".join(
+        (val.isoformat() if isinstance(val := out[k], datetime) else str(val))
+        for k in (
+            "code",
+            "procedure_code",
+            "agency",
+            "received_at",
+            "due_at",
+            "finished_at",
+            "status",
+            "supplement_requests",
+        )
+    )
     out["row_hash"] = hashlib.sha256(canon.encode()).hexdigest()
     return out
 
@@ -125,14 +152,18 @@ def import_history(path: Path | str) -> ImportReport:
     try:
         fh = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
-        raise HistoryFileError(f"{path}: {exc.strerror}", message_vi=f"Không mở được tệp {path.name}.") from exc
+        raise HistoryFileError(
+            f"{path}: {exc.strerror}", message_vi=f"Không mở được tệp {path.name}."
+        ) from exc
     good: dict[str, tuple[int, dict[str, object]]] = {}
     with fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise HistoryFileError(f"{path}: missing columns {', '.join(missing)}",
-                                   message_vi=f"Tệp {path.name} thiếu cột: {', '.join(missing)}.")
+            raise HistoryFileError(
+                f"{path}: missing columns {', '.join(missing)}",
+                message_vi=f"Tệp {path.name} thiếu cột: {', '.join(missing)}.",
+            )
         for raw in reader:
             line = reader.line_num
             report.rows += 1
@@ -142,7 +173,9 @@ def import_history(path: Path | str) -> ImportReport:
                 report.bad.append(BadRow(line, str(exc)))
                 continue
             if row["code"] in good:
-                report.bad.append(BadRow(line, f"trùng mã hồ sơ với dòng {good[str(row['code'])][0]}"))
+                report.bad.append(
+                    BadRow(line, f"trùng mã hồ sơ với dòng {good[str(row['code'])][0]}")
+                )
                 continue
             good[str(row["code"])] = (line, row)
     now = get_clock().now()
@@ -151,10 +184,19 @@ def import_history(path: Path | str) -> ImportReport:
         existing: dict[str, str] = {}
         live: set[str] = set()
         for i in range(0, len(codes), 5000):
-            chunk = codes[i:i + 5000]
-            existing.update(s.execute(select(HistoryDossier.code, HistoryDossier.row_hash)
-                                      .where(HistoryDossier.code.in_(chunk))).tuples().all())
-            live.update(s.execute(select(DossierRow.code).where(DossierRow.code.in_(chunk))).scalars())
+            chunk = codes[i : i + 5000]
+            existing.update(
+                s.execute(
+                    select(HistoryDossier.code, HistoryDossier.row_hash).where(
+                        HistoryDossier.code.in_(chunk)
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            live.update(
+                s.execute(select(DossierRow.code).where(DossierRow.code.in_(chunk))).scalars()
+            )
         for code, (line, row) in good.items():
             if code in live:
                 report.bad.append(BadRow(line, "mã hồ sơ đã có trong hệ thống Liên Thông"))
@@ -162,7 +204,11 @@ def import_history(path: Path | str) -> ImportReport:
                 if existing[code] == row["row_hash"]:
                     report.unchanged += 1
                 else:
-                    report.bad.append(BadRow(line, "hồ sơ đã được nhập trước đây với nội dung khác (lịch sử chỉ đọc)"))
+                    report.bad.append(
+                        BadRow(
+                            line, "hồ sơ đã được nhập trước đây với nội dung khác (lịch sử chỉ đọc)"
+                        )
+                    )
             else:
                 s.add(HistoryDossier(**row, source_file=path.name, line_no=line, imported_at=now))  # type: ignore[arg-type]
                 report.inserted += 1

@@ -113,8 +113,9 @@ class LocalSink:
 class _HttpSender:
     channel = "http"
 
-    def __init__(self, url: str, token: SecretStr | None, timeout: float,
-                 client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, url: str, token: SecretStr | None, timeout: float, client: httpx.Client | None = None
+    ) -> None:
         self.url, self.token = url, token
         self._client = client or httpx.Client(timeout=timeout)
 
@@ -124,7 +125,8 @@ class _HttpSender:
             resp = self._client.post(self.url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise NotificationFailed(
-                f"{self.channel} gateway unreachable for {message.dossier_code}: {type(exc).__name__}",
+                f"{self.channel} gateway unreachable for {message.dossier_code}: "
+                f"{type(exc).__name__}",
                 message_vi="Không gửi được tin nhắn thông báo; hệ thống sẽ thử lại.",
             ) from exc
         if resp.status_code >= 400:
@@ -142,14 +144,27 @@ class SmsSender(_HttpSender):
 
     channel = "sms"
 
-    def __init__(self, url: str, token: SecretStr | None = None, brandname: str = "LIENTHONG",
-                 timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: SecretStr | None = None,
+        brandname: str = "LIENTHONG",
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> None:
         super().__init__(url, token, timeout, client)
         self.brandname = brandname
 
     def send(self, message: Notification) -> Delivery:
-        return self._post({"to": message.to, "brandname": self.brandname, "text": message.text,
-                           "ref": f"{message.dossier_code}:{message.kind}"}, message)
+        return self._post(
+            {
+                "to": message.to,
+                "brandname": self.brandname,
+                "text": message.text,
+                "ref": f"{message.dossier_code}:{message.kind}",
+            },
+            message,
+        )
 
 
 class ZaloSender(_HttpSender):
@@ -157,15 +172,27 @@ class ZaloSender(_HttpSender):
 
     channel = "zalo"
 
-    def __init__(self, url: str, token: SecretStr | None = None, template_id: str | None = None,
-                 timeout: float = 10.0, client: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: SecretStr | None = None,
+        template_id: str | None = None,
+        timeout: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> None:
         super().__init__(url, token, timeout, client)
         self.template_id = template_id
 
     def send(self, message: Notification) -> Delivery:
-        return self._post({"phone": message.to, "template_id": self.template_id,
-                           "template_data": {**message.data, "noi_dung": message.text},
-                           "tracking_id": f"{message.dossier_code}:{message.kind}"}, message)
+        return self._post(
+            {
+                "phone": message.to,
+                "template_id": self.template_id,
+                "template_data": {**message.data, "noi_dung": message.text},
+                "tracking_id": f"{message.dossier_code}:{message.kind}",
+            },
+            message,
+        )
 
 
 class AgencyRouter:
@@ -188,10 +215,13 @@ def get_notifier(settings: NotifySettings | None = None) -> Notifier:
     s = settings or _settings()
     sink = LocalSink(s.sink_path)
     if s.backend == "sms" and s.sms_url:
-        return AgencyRouter(SmsSender(s.sms_url, s.sms_token, s.sms_brandname, s.timeout_seconds), sink)
+        return AgencyRouter(
+            SmsSender(s.sms_url, s.sms_token, s.sms_brandname, s.timeout_seconds), sink
+        )
     if s.backend == "zalo" and s.zalo_url:
-        return AgencyRouter(ZaloSender(s.zalo_url, s.zalo_token, s.zalo_template_id,
-                                       s.timeout_seconds), sink)
+        return AgencyRouter(
+            ZaloSender(s.zalo_url, s.zalo_token, s.zalo_template_id, s.timeout_seconds), sink
+        )
     return sink
 
 
@@ -203,35 +233,58 @@ def fmt_dt(at: datetime) -> str:
     return f"{at:%H} giờ {at:%M} phút, ngày {at:%d/%m/%Y}"
 
 
-def citizen_reappointment(phone: str, dossier_code: str, procedure_name: str,
-                          original_due: datetime, new_due: datetime) -> Notification:
-    text = (f"Hồ sơ {dossier_code} ({procedure_name}) chưa thể trả kết quả đúng hẹn. "
-            f"Cơ quan giải quyết xin lỗi và hẹn lại: {fmt_dt(new_due)} "
-            f"(hẹn cũ: {fmt_dt(original_due)}). Tra cứu bằng mã hồ sơ.")
-    return Notification("citizen", phone, "reappointment", dossier_code, text,
-                        {"ma_ho_so": dossier_code, "hen_cu": fmt_dt(original_due),
-                         "hen_moi": fmt_dt(new_due)})
+def citizen_reappointment(
+    phone: str, dossier_code: str, procedure_name: str, original_due: datetime, new_due: datetime
+) -> Notification:
+    text = (
+        f"Hồ sơ {dossier_code} ({procedure_name}) chưa thể trả kết quả đúng hẹn. "
+        f"Cơ quan giải quyết xin lỗi và hẹn lại: {fmt_dt(new_due)} "
+        f"(hẹn cũ: {fmt_dt(original_due)}). Tra cứu bằng mã hồ sơ."
+    )
+    return Notification(
+        "citizen",
+        phone,
+        "reappointment",
+        dossier_code,
+        text,
+        {"ma_ho_so": dossier_code, "hen_cu": fmt_dt(original_due), "hen_moi": fmt_dt(new_due)},
+    )
 
 
-def agency_warning(agency: str, dossier_code: str, subject: str, due_at: datetime,
-                   share_left: float) -> Notification:
-    what = "Hồ sơ" if subject == "dossier" else f"Bước xử lý {subject.removeprefix('step:')} của hồ sơ"
-    text = (f"{what} {dossier_code} sắp đến hạn ({fmt_dt(due_at)}); "
-            f"còn {share_left:.0%} thời gian giải quyết.")
+def agency_warning(
+    agency: str, dossier_code: str, subject: str, due_at: datetime, share_left: float
+) -> Notification:
+    what = (
+        "Hồ sơ" if subject == "dossier" else f"Bước xử lý {subject.removeprefix('step:')} của hồ sơ"
+    )
+    text = (
+        f"{what} {dossier_code} sắp đến hạn ({fmt_dt(due_at)}); "
+        f"còn {share_left:.0%} thời gian giải quyết."
+    )
     return Notification("agency", agency, "warning", dossier_code, text)
 
 
 def agency_late(agency: str, dossier_code: str, subject: str, due_at: datetime) -> Notification:
-    what = "Hồ sơ" if subject == "dossier" else f"Bước xử lý {subject.removeprefix('step:')} của hồ sơ"
-    return Notification("agency", agency, "late", dossier_code,
-                        f"{what} {dossier_code} đã quá hạn giải quyết ({fmt_dt(due_at)}).")
+    what = (
+        "Hồ sơ" if subject == "dossier" else f"Bước xử lý {subject.removeprefix('step:')} của hồ sơ"
+    )
+    return Notification(
+        "agency",
+        agency,
+        "late",
+        dossier_code,
+        f"{what} {dossier_code} đã quá hạn giải quyết ({fmt_dt(due_at)}).",
+    )
 
 
-def agency_apology_draft(agency: str, dossier_code: str, due_at: datetime,
-                         new_due: datetime) -> Notification:
-    text = (f"Đã lập dự thảo Phiếu xin lỗi và hẹn lại ngày trả kết quả cho hồ sơ {dossier_code} "
-            f"(hạn {fmt_dt(due_at)}, đề xuất hẹn lại {fmt_dt(new_due)}). "
-            "Đề nghị lãnh đạo cơ quan phê duyệt.")
+def agency_apology_draft(
+    agency: str, dossier_code: str, due_at: datetime, new_due: datetime
+) -> Notification:
+    text = (
+        f"Đã lập dự thảo Phiếu xin lỗi và hẹn lại ngày trả kết quả cho hồ sơ {dossier_code} "
+        f"(hạn {fmt_dt(due_at)}, đề xuất hẹn lại {fmt_dt(new_due)}). "
+        "Đề nghị lãnh đạo cơ quan phê duyệt."
+    )
     return Notification("agency", agency, "apology_draft", dossier_code, text)
 
 
@@ -251,8 +304,15 @@ def enqueue(session: object, message: Notification, key: str) -> None:
     from lienthong.db.models import OutboxRow
 
     assert isinstance(session, Session)
-    session.add(OutboxRow(topic=OUTBOX_TOPIC, key=key, payload=asdict(message),
-                          created_at=get_clock().now(), attempts=0))
+    session.add(
+        OutboxRow(
+            topic=OUTBOX_TOPIC,
+            key=key,
+            payload=asdict(message),
+            created_at=get_clock().now(),
+            attempts=0,
+        )
+    )
 
 
 def relay(notifier: Notifier | None = None, *, limit: int = 500) -> dict[str, int]:
@@ -265,10 +325,17 @@ def relay(notifier: Notifier | None = None, *, limit: int = 500) -> dict[str, in
     notifier = notifier or get_notifier()
     sent = failed = 0
     with session_scope() as session:
-        rows = session.execute(
-            select(OutboxRow).where(OutboxRow.topic == OUTBOX_TOPIC, OutboxRow.sent_at.is_(None))
-            .order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(OutboxRow)
+                .where(OutboxRow.topic == OUTBOX_TOPIC, OutboxRow.sent_at.is_(None))
+                .order_by(OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            .scalars()
+            .all()
+        )
         for row in rows:
             row.attempts += 1
             try:

@@ -10,6 +10,7 @@ Approval (:func:`approve_apology`) moves the appointment and tells the citizen.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -96,26 +97,53 @@ class SweepReport:
     attributions: dict[str, int] = field(default_factory=dict)  # agency -> late dossiers (primary)
 
     def as_rows(self) -> list[dict[str, Any]]:
-        rows = [{"dossier": c, "subject": s, "agency": a, "action": "warning"}
-                for c, s, a in self.warnings]
-        rows += [{"dossier": c, "subject": s, "agency": a, "action": "late"}
-                 for c, s, a in self.late_steps]
-        rows += [{"dossier": c, "subject": "dossier", "agency": "", "action": "late"}
-                 for c in self.late_dossiers]
-        rows += [{"dossier": c, "subject": "dossier", "agency": a, "action": "apology_draft"}
-                 for c, a in self.apology_drafts]
+        rows = [
+            {"dossier": c, "subject": s, "agency": a, "action": "warning"}
+            for c, s, a in self.warnings
+        ]
+        rows += [
+            {"dossier": c, "subject": s, "agency": a, "action": "late"}
+            for c, s, a in self.late_steps
+        ]
+        rows += [
+            {"dossier": c, "subject": "dossier", "agency": "", "action": "late"}
+            for c in self.late_dossiers
+        ]
+        rows += [
+            {"dossier": c, "subject": "dossier", "agency": a, "action": "apology_draft"}
+            for c, a in self.apology_drafts
+        ]
         return rows
 
 
-def _record(session: Session, *, dossier: DossierRow, subject: str, kind: str, agency: str,
-            at: datetime, detail: dict[str, Any] | None = None) -> bool:
+def _record(
+    session: Session,
+    *,
+    dossier: DossierRow,
+    subject: str,
+    kind: str,
+    agency: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> bool:
     """Insert a sweep event unless it exists; True when this call recorded it (first time)."""
     table = SweepEvent.__table__
+    assert isinstance(table, Table)
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    stmt = ins.values(dossier_id=dossier.id, dossier_code=dossier.code, subject=subject, kind=kind,
-                      agency=agency, at=at, detail=detail or {}).on_conflict_do_nothing(
-        index_elements=["dossier_id", "subject", "kind"]).returning(table.c.id)
+    stmt = (
+        ins.values(
+            dossier_id=dossier.id,
+            dossier_code=dossier.code,
+            subject=subject,
+            kind=kind,
+            agency=agency,
+            at=at,
+            detail=detail or {},
+        )
+        .on_conflict_do_nothing(index_elements=["dossier_id", "subject", "kind"])
+        .returning(table.c.id)
+    )
     return session.execute(stmt).first() is not None
 
 
@@ -139,70 +167,132 @@ def sweep(
     now = localize(now or get_clock().now())
     report = SweepReport(at=now)
 
-    dossiers = session.execute(
-        select(DossierRow).where(DossierRow.status.in_(cfg.open_statuses),
-                                 DossierRow.due_at.is_not(None),
-                                 DossierRow.clock_paused_at.is_(None))
-        .order_by(DossierRow.id).with_for_update(skip_locked=True)
-    ).scalars().all()
+    dossiers = (
+        session.execute(
+            select(DossierRow)
+            .where(
+                DossierRow.status.in_(cfg.open_statuses),
+                DossierRow.due_at.is_not(None),
+                DossierRow.clock_paused_at.is_(None),
+            )
+            .order_by(DossierRow.id)
+            .with_for_update(skip_locked=True)
+        )
+        .scalars()
+        .all()
+    )
     report.open_dossiers = len(dossiers)
     ids = [d.id for d in dossiers]
     steps_by: dict[int, list[StepRow]] = {i: [] for i in ids}
     if ids:
-        for st in session.execute(select(StepRow).where(StepRow.dossier_id.in_(ids))
-                                  .order_by(StepRow.id)).scalars():
+        for st in session.execute(
+            select(StepRow).where(StepRow.dossier_id.in_(ids)).order_by(StepRow.id)
+        ).scalars():
             steps_by[st.dossier_id].append(st)
-    drafted = set(session.execute(select(ReappointmentRow.dossier_id)
-                                  .where(ReappointmentRow.dossier_id.in_(ids))).scalars()) if ids else set()
+    drafted = (
+        set(
+            session.execute(
+                select(ReappointmentRow.dossier_id).where(ReappointmentRow.dossier_id.in_(ids))
+            ).scalars()
+        )
+        if ids
+        else set()
+    )
 
     for d in dossiers:
         assert d.due_at is not None
         steps = steps_by[d.id]
-        open_steps = [s for s in steps if s.status in OPEN_STEP_STATUSES and s.due_at is not None
-                      and s.kind not in cfg.skip_step_kinds]
+        open_steps = [
+            s
+            for s in steps
+            if s.status in OPEN_STEP_STATUSES
+            and s.due_at is not None
+            and s.kind not in cfg.skip_step_kinds
+        ]
         report.open_steps += len(open_steps)
         for st in open_steps:
             assert st.due_at is not None and st.started_at is not None
             subject = f"step:{st.step_key}"
             if now > st.due_at:
                 st.late = True
-                if _record(session, dossier=d, subject=subject, kind="late", agency=st.agency,
-                           at=now, detail={"due_at": st.due_at.isoformat()}):
+                if _record(
+                    session,
+                    dossier=d,
+                    subject=subject,
+                    kind="late",
+                    agency=st.agency,
+                    at=now,
+                    detail={"due_at": st.due_at.isoformat()},
+                ):
                     report.late_steps.append((d.code, subject, st.agency))
-                    enqueue(session, agency_late(st.agency, d.code, subject, st.due_at),
-                            f"{d.code}:{subject}:late")
+                    enqueue(
+                        session,
+                        agency_late(st.agency, d.code, subject, st.due_at),
+                        f"{d.code}:{subject}:late",
+                    )
                 continue
             share = cal.share_left(st.started_at, st.due_at, now)
             if share < cfg.warn_share and _record(
-                    session, dossier=d, subject=subject, kind="warning", agency=st.agency, at=now,
-                    detail={"share_left": round(share, 4), "due_at": st.due_at.isoformat()}):
+                session,
+                dossier=d,
+                subject=subject,
+                kind="warning",
+                agency=st.agency,
+                at=now,
+                detail={"share_left": round(share, 4), "due_at": st.due_at.isoformat()},
+            ):
                 st.warned_at = now
                 report.warnings.append((d.code, subject, st.agency))
-                enqueue(session, agency_warning(st.agency, d.code, subject, st.due_at, share),
-                        f"{d.code}:{subject}:warning")
+                enqueue(
+                    session,
+                    agency_warning(st.agency, d.code, subject, st.due_at, share),
+                    f"{d.code}:{subject}:warning",
+                )
 
         responsible, action = _responsible(d, steps, open_steps, now, cfg)
         if now > d.due_at:
             d.late = True
-            if _record(session, dossier=d, subject="dossier", kind="late", agency=responsible,
-                       at=now, detail={"due_at": d.due_at.isoformat()}):
+            if _record(
+                session,
+                dossier=d,
+                subject="dossier",
+                kind="late",
+                agency=responsible,
+                at=now,
+                detail={"due_at": d.due_at.isoformat()},
+            ):
                 report.late_dossiers.append(d.code)
-                enqueue(session, agency_late(responsible, d.code, "dossier", d.due_at),
-                        f"{d.code}:dossier:late")
+                enqueue(
+                    session,
+                    agency_late(responsible, d.code, "dossier", d.due_at),
+                    f"{d.code}:dossier:late",
+                )
             _attribute(session, d, steps, now, cal, cfg, report)
             continue
         start = d.clock_started_at or d.received_at
         share = cal.share_left(start, d.due_at, now)
         if share < cfg.warn_share and _record(
-                session, dossier=d, subject="dossier", kind="warning", agency=responsible, at=now,
-                detail={"share_left": round(share, 4), "due_at": d.due_at.isoformat()}):
+            session,
+            dossier=d,
+            subject="dossier",
+            kind="warning",
+            agency=responsible,
+            at=now,
+            detail={"share_left": round(share, 4), "due_at": d.due_at.isoformat()},
+        ):
             report.warnings.append((d.code, "dossier", responsible))
-            enqueue(session, agency_warning(responsible, d.code, "dossier", d.due_at, share),
-                    f"{d.code}:dossier:warning")
-        if d.id not in drafted and _is_d_minus_1(cal, d.due_at, now) and \
-                (cfg.apology_trigger == "open" or _at_risk(d, steps, open_steps, now, cal, cfg)):
-            if _draft_apology(session, d, responsible, action, now, cal, cfg):
-                report.apology_drafts.append((d.code, responsible))
+            enqueue(
+                session,
+                agency_warning(responsible, d.code, "dossier", d.due_at, share),
+                f"{d.code}:dossier:warning",
+            )
+        if (
+            d.id not in drafted
+            and _is_d_minus_1(cal, d.due_at, now)
+            and (cfg.apology_trigger == "open" or _at_risk(d, steps, open_steps, now, cal, cfg))
+            and _draft_apology(session, d, responsible, action, now, cal, cfg)
+        ):
+            report.apology_drafts.append((d.code, responsible))
 
     _attribute_finished(session, now, cal, cfg, report)
     return report
@@ -214,8 +304,9 @@ def _is_d_minus_1(cal: WorkingCalendar, due: datetime, now: datetime) -> bool:
     return cal.local(now).date() == latest.date() and now <= latest
 
 
-def _responsible(d: DossierRow, steps: list[StepRow], open_steps: list[StepRow], now: datetime,
-                 cfg: SweepConfig) -> tuple[str, str]:
+def _responsible(
+    d: DossierRow, steps: list[StepRow], open_steps: list[StepRow], now: datetime, cfg: SweepConfig
+) -> tuple[str, str]:
     """The agency holding the dossier: the open step most behind; else the next planned step's."""
     if open_steps:
         st = min(open_steps, key=lambda s: s.due_at or now)
@@ -235,14 +326,23 @@ def _unstarted(d: DossierRow, steps: list[StepRow]) -> list[Any]:
     return [s for s in plan.steps if s.id not in started and s.counts_toward_limit]
 
 
-def _at_risk(d: DossierRow, steps: list[StepRow], open_steps: list[StepRow], now: datetime,
-             cal: WorkingCalendar, cfg: SweepConfig) -> bool:
+def _at_risk(
+    d: DossierRow,
+    steps: list[StepRow],
+    open_steps: list[StepRow],
+    now: datetime,
+    cal: WorkingCalendar,
+    cfg: SweepConfig,
+) -> bool:
     assert d.due_at is not None
     if any(s.due_at is not None and (s.due_at < now or s.due_at > d.due_at) for s in open_steps):
         return True
     days_left = cal.working_days_between(cal.local(now).date(), cal.local(d.due_at).date())
-    return any(s.time_limit.working_days >= days_left for s in _unstarted(d, steps)
-               if s.kind not in cfg.skip_step_kinds)
+    return any(
+        s.time_limit.working_days >= days_left
+        for s in _unstarted(d, steps)
+        if s.kind not in cfg.skip_step_kinds
+    )
 
 
 def proposed_new_due(cal: WorkingCalendar, due: datetime, extra_days: int) -> datetime:
@@ -250,8 +350,15 @@ def proposed_new_due(cal: WorkingCalendar, due: datetime, extra_days: int) -> da
     return datetime.combine(day, cal.closes, tzinfo=cal.tz)
 
 
-def _draft_apology(session: Session, d: DossierRow, agency: str, action: str, now: datetime,
-                   cal: WorkingCalendar, cfg: SweepConfig) -> bool:
+def _draft_apology(
+    session: Session,
+    d: DossierRow,
+    agency: str,
+    action: str,
+    now: datetime,
+    cal: WorkingCalendar,
+    cfg: SweepConfig,
+) -> bool:
     """Validate with the aggregate's rule (once, by D-1), then store the unapproved draft."""
     assert d.due_at is not None
     agency_name = get_catalog().agencies.get(agency, {}).get("name", agency)
@@ -261,21 +368,47 @@ def _draft_apology(session: Session, d: DossierRow, agency: str, action: str, no
         to_aggregate(session, d).reappoint(new_due, reason, now, agency, cal)
     except ReappointmentRefused:
         return False
-    if not _record(session, dossier=d, subject="dossier", kind="apology_draft", agency=agency,
-                   at=now, detail={"new_due": new_due.isoformat()}):
+    if not _record(
+        session,
+        dossier=d,
+        subject="dossier",
+        kind="apology_draft",
+        agency=agency,
+        at=now,
+        detail={"new_due": new_due.isoformat()},
+    ):
         return False
-    session.add(ReappointmentRow(dossier_id=d.id, original_due=d.due_at, new_due=new_due,
-                                 reason=reason, recorded_at=now, agency=agency, approved_at=None))
-    enqueue(session, agency_apology_draft(agency, d.code, d.due_at, new_due),
-            f"{d.code}:dossier:apology_draft")
+    session.add(
+        ReappointmentRow(
+            dossier_id=d.id,
+            original_due=d.due_at,
+            new_due=new_due,
+            reason=reason,
+            recorded_at=now,
+            agency=agency,
+            approved_at=None,
+        )
+    )
+    enqueue(
+        session,
+        agency_apology_draft(agency, d.code, d.due_at, new_due),
+        f"{d.code}:dossier:apology_draft",
+    )
     return True
 
 
 # --- lateness attribution ---------------------------------------------------------------------
 
 
-def _attribute(session: Session, d: DossierRow, steps: list[StepRow], now: datetime,
-               cal: WorkingCalendar, cfg: SweepConfig, report: SweepReport) -> None:
+def _attribute(
+    session: Session,
+    d: DossierRow,
+    steps: list[StepRow],
+    now: datetime,
+    cal: WorkingCalendar,
+    cfg: SweepConfig,
+    report: SweepReport,
+) -> None:
     """Upsert who made a late dossier late: every step past its own limit, the largest primary."""
     assert d.due_at is not None
     end = d.finished_at or now
@@ -287,27 +420,49 @@ def _attribute(session: Session, d: DossierRow, steps: list[StepRow], now: datet
         if st_end is None:
             continue
         if st.verdict == "late" or st_end > st.due_at:
-            found.append((f"step:{st.step_key}", st.agency, _overrun(cal, st.due_at, st_end),
-                          st.due_at, "step"))
+            found.append(
+                (
+                    f"step:{st.step_key}",
+                    st.agency,
+                    _overrun(cal, st.due_at, st_end),
+                    st.due_at,
+                    "step",
+                )
+            )
     covered = {a for _, a, *_ in found}
     # A giver's own verdict on the control slip counts even when its step row says nothing.
-    for ho in session.execute(select(HandOver).where(HandOver.dossier_id == d.id,
-                                                     HandOver.verdict == "late")).scalars():
+    for ho in session.execute(
+        select(HandOver).where(HandOver.dossier_id == d.id, HandOver.verdict == "late")
+    ).scalars():
         if ho.from_agency not in covered:
             found.append((f"form05:{ho.id}", ho.from_agency, 0.0, ho.at, "form05"))
             covered.add(ho.from_agency)
     if not found:
-        found.append(("dossier", cfg.unattributed_agency, _overrun(cal, d.due_at, end), d.due_at,
-                      "dossier"))
+        found.append(
+            ("dossier", cfg.unattributed_agency, _overrun(cal, d.due_at, end), d.due_at, "dossier")
+        )
     primary = max(found, key=lambda f: f[2])
-    existing = {r.subject: r for r in session.execute(
-        select(LatenessRow).where(LatenessRow.dossier_id == d.id)).scalars()}
+    existing = {
+        r.subject: r
+        for r in session.execute(
+            select(LatenessRow).where(LatenessRow.dossier_id == d.id)
+        ).scalars()
+    }
     for subject, agency, overrun, due, source in found:
         row = existing.get(subject)
         if row is None:
-            row = LatenessRow(dossier_id=d.id, dossier_code=d.code, procedure_code=d.procedure_code,
-                              subject=subject, agency=agency, source=source, due_at=due,
-                              overrun_seconds=overrun, recorded_at=now, primary=False)
+            row = LatenessRow(
+                dossier_id=d.id,
+                dossier_code=d.code,
+                procedure_code=d.procedure_code,
+                subject=subject,
+                agency=agency,
+                source=source,
+                due_at=due,
+                overrun_seconds=overrun,
+                recorded_at=now,
+                primary=False,
+            )
             session.add(row)
         row.overrun_seconds = overrun
         row.primary = subject == primary[0]
@@ -315,15 +470,23 @@ def _attribute(session: Session, d: DossierRow, steps: list[StepRow], now: datet
     report.attributions[primary[1]] = report.attributions.get(primary[1], 0) + 1
 
 
-def _attribute_finished(session: Session, now: datetime, cal: WorkingCalendar, cfg: SweepConfig,
-                        report: SweepReport) -> None:
+def _attribute_finished(
+    session: Session, now: datetime, cal: WorkingCalendar, cfg: SweepConfig, report: SweepReport
+) -> None:
     """Dossiers that ended after their deadline and have no attribution yet."""
     attributed = select(LatenessRow.dossier_id)
-    rows = session.execute(
-        select(DossierRow).where(DossierRow.finished_at.is_not(None), DossierRow.due_at.is_not(None),
-                                 DossierRow.finished_at > DossierRow.due_at,
-                                 DossierRow.id.not_in(attributed))
-    ).scalars().all()
+    rows = (
+        session.execute(
+            select(DossierRow).where(
+                DossierRow.finished_at.is_not(None),
+                DossierRow.due_at.is_not(None),
+                DossierRow.finished_at > DossierRow.due_at,
+                DossierRow.id.not_in(attributed),
+            )
+        )
+        .scalars()
+        .all()
+    )
     for d in rows:
         d.late = True
         steps = session.execute(select(StepRow).where(StepRow.dossier_id == d.id)).scalars().all()
@@ -358,11 +521,15 @@ def pending_apologies(session: Session | None = None) -> list[ApologyDraft]:
         with session_scope() as s:
             return pending_apologies(s)
     rows = session.execute(
-        select(ReappointmentRow, DossierRow.code).join(DossierRow, DossierRow.id == ReappointmentRow.dossier_id)
-        .where(ReappointmentRow.approved_at.is_(None)).order_by(ReappointmentRow.recorded_at)
+        select(ReappointmentRow, DossierRow.code)
+        .join(DossierRow, DossierRow.id == ReappointmentRow.dossier_id)
+        .where(ReappointmentRow.approved_at.is_(None))
+        .order_by(ReappointmentRow.recorded_at)
     ).all()
-    return [ApologyDraft(code, r.agency, r.original_due, r.new_due, r.reason, r.recorded_at)
-            for r, code in rows]
+    return [
+        ApologyDraft(code, r.agency, r.original_due, r.new_due, r.reason, r.recorded_at)
+        for r, code in rows
+    ]
 
 
 def approve_apology(
@@ -385,18 +552,29 @@ def approve_apology(
     cal = calendar or get_calendar()
     now = localize(now or get_clock().now())
     with session_scope() as session:
-        d = session.execute(select(DossierRow).where(DossierRow.code == dossier_code)
-                            .with_for_update()).scalar_one_or_none()
-        draft = session.execute(select(ReappointmentRow).where(
-            ReappointmentRow.dossier_id == (d.id if d else -1))).scalar_one_or_none()
+        d = session.execute(
+            select(DossierRow).where(DossierRow.code == dossier_code).with_for_update()
+        ).scalar_one_or_none()
+        draft = session.execute(
+            select(ReappointmentRow).where(ReappointmentRow.dossier_id == (d.id if d else -1))
+        ).scalar_one_or_none()
         if d is None or draft is None or draft.approved_at is not None:
             raise ApologyNotFound(
                 f"{dossier_code}: no apology draft waiting for approval",
-                message_vi=f"Không có dự thảo phiếu xin lỗi nào của hồ sơ {dossier_code} chờ phê duyệt.")
+                message_vi=f"Không có dự thảo phiếu xin lỗi nào của hồ sơ {dossier_code} "
+                "chờ phê duyệt.",
+            )
         within = draft.recorded_at <= cal.latest_reappointment(draft.original_due)
         if not approved:
-            _record(session, dossier=d, subject="dossier", kind="apology_rejected",
-                    agency=draft.agency, at=now, detail={"by": approver})
+            _record(
+                session,
+                dossier=d,
+                subject="dossier",
+                kind="apology_rejected",
+                agency=draft.agency,
+                at=now,
+                detail={"by": approver},
+            )
             session.delete(draft)
             return ApologyDecision(dossier_code, False, None, None, within)
         if new_due is not None:
@@ -404,7 +582,8 @@ def approve_apology(
             if new_due <= draft.original_due:
                 raise ReappointmentRefused(
                     f"{dossier_code}: the new appointment must be later than {draft.original_due}",
-                    message_vi="Ngày hẹn mới phải sau ngày hẹn cũ.")
+                    message_vi="Ngày hẹn mới phải sau ngày hẹn cũ.",
+                )
             draft.new_due = new_due
         if reason:
             draft.reason = reason
@@ -412,18 +591,29 @@ def approve_apology(
         d.due_at = draft.new_due
         d.late = False
         d.updated_at = now
-        _record(session, dossier=d, subject="dossier", kind="apology_approved", agency=draft.agency,
-                at=now, detail={"by": approver, "new_due": draft.new_due.isoformat(),
-                                "within_legal_time": within})
+        _record(
+            session,
+            dossier=d,
+            subject="dossier",
+            kind="apology_approved",
+            agency=draft.agency,
+            at=now,
+            detail={
+                "by": approver,
+                "new_due": draft.new_due.isoformat(),
+                "within_legal_time": within,
+            },
+        )
         phone = ((d.payload or {}).get("applicant") or {}).get("phone")
         if get_sweep_config().notify_citizen and phone:
             name = d.procedure_id
-            try:
+            with contextlib.suppress(LienThongError):
                 name = get_catalog().get(d.procedure_id).name
-            except LienThongError:
-                pass
-            enqueue(session, citizen_reappointment(phone, d.code, name, draft.original_due,
-                                                   draft.new_due), f"{d.code}:citizen:reappointment")
+            enqueue(
+                session,
+                citizen_reappointment(phone, d.code, name, draft.original_due, draft.new_due),
+                f"{d.code}:citizen:reappointment",
+            )
         result_due = draft.new_due
     path = render(dossier_code) if render else None
     return ApologyDecision(dossier_code, True, result_due, path, within)

@@ -34,14 +34,22 @@ def _retry_outage(task: Any, task_run: Any, state: Any) -> bool:
 @task(name="deadline sweep", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def sweep_task() -> dict[str, Any]:
     report = sweep()
-    return {"at": report.at.isoformat(), "open_dossiers": report.open_dossiers,
-            "open_steps": report.open_steps, "rows": report.as_rows(),
-            "apology_drafts": [c for c, _ in report.apology_drafts],
-            "attributions": report.attributions}
+    return {
+        "at": report.at.isoformat(),
+        "open_dossiers": report.open_dossiers,
+        "open_steps": report.open_steps,
+        "rows": report.as_rows(),
+        "apology_drafts": [c for c, _ in report.apology_drafts],
+        "attributions": report.attributions,
+    }
 
 
-@task(name="send notifications", retries=3, retry_delay_seconds=exponential_backoff(backoff_factor=5),
-      cache_policy=NO_CACHE)
+@task(
+    name="send notifications",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=5),
+    cache_policy=NO_CACHE,
+)
 def relay_task() -> dict[str, int]:
     return relay()
 
@@ -52,25 +60,47 @@ def render_form_task(dossier_code: str, form: str) -> str:
 
 
 @task(name="approve apology (Form 04)", cache_policy=NO_CACHE)
-def approve_apology_task(dossier_code: str, approved: bool, approver: str,
-                         new_due: datetime | None, reason: str | None) -> dict[str, Any]:
-    decision = approve_apology(dossier_code, approved=approved, approver=approver, new_due=new_due,
-                               reason=reason, render=lambda code: str(render_form(code, "04")))
-    return {"dossier_code": decision.dossier_code, "approved": decision.approved,
-            "new_due": decision.new_due.isoformat() if decision.new_due else None,
-            "form": decision.form_path, "within_legal_time": decision.within_legal_time}
+def approve_apology_task(
+    dossier_code: str, approved: bool, approver: str, new_due: datetime | None, reason: str | None
+) -> dict[str, Any]:
+    decision = approve_apology(
+        dossier_code,
+        approved=approved,
+        approver=approver,
+        new_due=new_due,
+        reason=reason,
+        render=lambda code: str(render_form(code, "04")),
+    )
+    return {
+        "dossier_code": decision.dossier_code,
+        "approved": decision.approved,
+        "new_due": decision.new_due.isoformat() if decision.new_due else None,
+        "form": decision.form_path,
+        "within_legal_time": decision.within_legal_time,
+    }
 
 
-@task(name="portal: catch-up batches", retries=5, retry_delay_seconds=exponential_backoff(backoff_factor=10),
-      retry_condition_fn=_retry_outage, cache_policy=NO_CACHE)
-def catch_up_task(batches: int, batch_size: int | None = None, reset: bool = False) -> dict[str, Any]:
+@task(
+    name="portal: catch-up batches",
+    retries=5,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_condition_fn=_retry_outage,
+    cache_policy=NO_CACHE,
+)
+def catch_up_task(
+    batches: int, batch_size: int | None = None, reset: bool = False
+) -> dict[str, Any]:
     """Up to ``batches`` batches from the stored checkpoint; a retry resumes where it stopped."""
     return catch_up(max_batches=batches, batch_size=batch_size, reset=reset).as_dict()
 
 
-@task(name="portal: sync changed dossiers", retries=3,
-      retry_delay_seconds=exponential_backoff(backoff_factor=10), retry_condition_fn=_retry_outage,
-      cache_policy=NO_CACHE)
+@task(
+    name="portal: sync changed dossiers",
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=10),
+    retry_condition_fn=_retry_outage,
+    cache_policy=NO_CACHE,
+)
 def sync_changed_task(batch_size: int | None = None) -> dict[str, Any]:
     return sync_changed(batch_size=batch_size).as_dict()
 

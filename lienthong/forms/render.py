@@ -7,6 +7,7 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import yaml
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +23,6 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import select
-from xml.sax.saxutils import escape
 
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow
@@ -64,8 +64,9 @@ class _Blank(dict[str, Any]):
 
 
 def fill(text: str, ctx: dict[str, Any]) -> str:
-    return string.Formatter().vformat(text, (), _Blank({k: ("……" if v in ("", None) else v)
-                                                        for k, v in ctx.items()}))
+    return string.Formatter().vformat(
+        text, (), _Blank({k: ("……" if v in ("", None) else v) for k, v in ctx.items()})
+    )
 
 
 def status_url(code: str) -> str:
@@ -90,8 +91,15 @@ def render_pdf(form: str, ctx: dict[str, Any], config_dir: Path | None = None) -
         "n": ParagraphStyle("n", fontName=regular, fontSize=8.5, leading=11),
         "c": ParagraphStyle("c", fontName=regular, fontSize=8, leading=10, alignment=TA_CENTER),
         "cb": ParagraphStyle("cb", fontName=bold, fontSize=8.5, leading=11, alignment=TA_CENTER),
-        "t": ParagraphStyle("t", fontName=bold, fontSize=11, leading=14, alignment=TA_CENTER,
-                            spaceBefore=4, spaceAfter=6),
+        "t": ParagraphStyle(
+            "t",
+            fontName=bold,
+            fontSize=11,
+            leading=14,
+            alignment=TA_CENTER,
+            spaceBefore=4,
+            spaceAfter=6,
+        ),
         "cell": ParagraphStyle("cell", fontName=regular, fontSize=7, leading=8.5),
     }
 
@@ -101,45 +109,86 @@ def render_pdf(form: str, ctx: dict[str, Any], config_dir: Path | None = None) -
     def labelled(item: dict[str, str]) -> Paragraph:
         if "text" in item:
             return p(item["text"])
-        return Paragraph(f"<font name='{bold}'>{escape(item['label'])}:</font> "
-                         f"{escape(fill(item['value'], ctx))}", st["n"])
+        return Paragraph(
+            f"<font name='{bold}'>{escape(item['label'])}:</font> "
+            f"{escape(fill(item['value'], ctx))}",
+            st["n"],
+        )
 
     code = ctx["dossier_code"]
-    barcode = createBarcodeDrawing(common.get("barcode", "Code128"), value=code, barHeight=9 * mm,
-                                   barWidth=0.17 * mm, humanReadable=False)
+    barcode = createBarcodeDrawing(
+        common.get("barcode", "Code128"),
+        value=code,
+        barHeight=9 * mm,
+        barWidth=0.17 * mm,
+        humanReadable=False,
+    )
     header = Table(
-        [[_qr(status_url(code), 20 * mm),
-          [p(tpl.get("issuer", "{unit_name}"), "cb"), p(common["code_label"], "c")],
-          [p(common["motto"], "cb"), p(common["motto_sub"], "c"), p(common["place_date"], "c")]],
-         [p(common["qr_caption"], "c"), barcode, p(tpl["number"], "c")]],
-        colWidths=[24 * mm, 52 * mm, 52 * mm])
-    header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
-                                ("ALIGN", (0, 0), (-1, -1), "CENTER"),
-                                ("LEFTPADDING", (0, 0), (-1, -1), 1),
-                                ("RIGHTPADDING", (0, 0), (-1, -1), 1)]))
+        [
+            [
+                _qr(status_url(code), 20 * mm),
+                [p(tpl.get("issuer", "{unit_name}"), "cb"), p(common["code_label"], "c")],
+                [
+                    p(common["motto"], "cb"),
+                    p(common["motto_sub"], "c"),
+                    p(common["place_date"], "c"),
+                ],
+            ],
+            [p(common["qr_caption"], "c"), barcode, p(tpl["number"], "c")],
+        ],
+        colWidths=[24 * mm, 52 * mm, 52 * mm],
+    )
+    header.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("ALIGN", (0, 0), (-1, -1), "CENTER"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 1),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 1),
+            ]
+        )
+    )
     story: list[Any] = [header, Paragraph(escape(tpl["title"]), st["t"])]
     story += [labelled(b) for b in tpl.get("blocks", [])]
     if "table" in tpl:
         t = tpl["table"]
         story += [Spacer(1, 2 * mm), p(t["title"])]
         data = [[Paragraph(escape(c), st["cell"]) for c in t["columns"]]]
-        data += [[Paragraph(escape(str(c)), st["cell"]) for c in r] for r in ctx.get(t["source"], [])]
-        widths = [w * mm for w in t.get("widths", [])] or [128 * mm / len(t["columns"])] * len(t["columns"])
+        data += [
+            [Paragraph(escape(str(c)), st["cell"]) for c in r] for r in ctx.get(t["source"], [])
+        ]
+        widths = [w * mm for w in t.get("widths", [])] or [128 * mm / len(t["columns"])] * len(
+            t["columns"]
+        )
         tbl = Table(data, colWidths=widths, repeatRows=1)
-        tbl.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.black),
-                                 ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+        tbl.setStyle(
+            TableStyle(
+                [("GRID", (0, 0), (-1, -1), 0.4, colors.black), ("VALIGN", (0, 0), (-1, -1), "TOP")]
+            )
+        )
         story.append(tbl)
     if "list" in tpl:
         story += [p(f"{i}. {item}") for i, item in enumerate(ctx.get(tpl["list"]["source"], []), 1)]
     story += [labelled(b) for b in tpl.get("after", [])]
     if tpl.get("signatures"):
-        sig = Table([[p(s, "cb") for s in tpl["signatures"]],
-                     [p("(Ký, ghi rõ họ tên)", "c") for _ in tpl["signatures"]]])
+        sig = Table(
+            [
+                [p(s, "cb") for s in tpl["signatures"]],
+                [p("(Ký, ghi rõ họ tên)", "c") for _ in tpl["signatures"]],
+            ]
+        )
         story += [Spacer(1, 4 * mm), sig]
     buf = BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=A5, leftMargin=10 * mm, rightMargin=10 * mm,
-                            topMargin=8 * mm, bottomMargin=8 * mm,
-                            title=f"{tpl['number']} - {tpl['title']} - {code}", author=ctx["unit_name"])
+    doc = SimpleDocTemplate(
+        buf,
+        pagesize=A5,
+        leftMargin=10 * mm,
+        rightMargin=10 * mm,
+        topMargin=8 * mm,
+        bottomMargin=8 * mm,
+        title=f"{tpl['number']} - {tpl['title']} - {code}",
+        author=ctx["unit_name"],
+    )
     doc.build(story)
     return buf.getvalue()
 
@@ -150,15 +199,18 @@ def render_form(dossier_code: str, form: str, *, out_dir: Path | None = None) ->
     if form not in FORMS:
         raise ValueError(f"unknown form {form!r}; forms are {', '.join(FORMS)}")
     with session_scope() as session:
-        row = session.execute(select(DossierRow).where(DossierRow.code == dossier_code)).scalar_one_or_none()
+        row = session.execute(
+            select(DossierRow).where(DossierRow.code == dossier_code)
+        ).scalar_one_or_none()
         if row is None:
             from lienthong.db.store import DossierNotFound
 
-            raise DossierNotFound(f"no dossier {dossier_code}",
-                                  message_vi=f"Không tìm thấy hồ sơ {dossier_code}.")
+            raise DossierNotFound(
+                f"no dossier {dossier_code}", message_vi=f"Không tìm thấy hồ sơ {dossier_code}."
+            )
         ctx = form_context(session, row, form)
     pdf = render_pdf(form, ctx)
-    target = (out_dir or get_settings().var_dir / "forms" / dossier_code)
+    target = out_dir or get_settings().var_dir / "forms" / dossier_code
     target.mkdir(parents=True, exist_ok=True)
     path = target / f"mau-{form}.pdf"
     tmp = path.with_suffix(".pdf.tmp")

@@ -5,5 +5,12 @@ and the table, markdown, charts and HTML (:mod:`.report`)."""
 from lienthong.index.compute import IndexResult, compute_index, evaluate, operator_summary
 from lienthong.index.report import Report, build_report, summary_table
 
-__all__ = ["IndexResult", "Report", "build_report", "compute_index", "evaluate", "operator_summary",
-           "summary_table"]
+__all__ = [
+    "IndexResult",
+    "Report",
+    "build_report",
+    "compute_index",
+    "evaluate",
+    "operator_summary",
+    "summary_table",
+]

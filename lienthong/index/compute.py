@@ -29,7 +29,7 @@ class Evaluation:
 
 def supplement_wait(rec: IndexRecord, until: datetime) -> timedelta:
     """Time waiting for the citizen's supplements after the clock (re)started: time before a
-    restart is already outside the deadline (Decree 61 Art. 19(4)), so it is not subtracted twice."""
+    restart is already outside the deadline (Decree 61 Art. 19(4)); it is not subtracted twice."""
     total = timedelta()
     for requested, completed in rec.supplements:
         a = max(requested, rec.clock_started_at)
@@ -39,14 +39,25 @@ def supplement_wait(rec: IndexRecord, until: datetime) -> timedelta:
     return total
 
 
-def evaluate(rec: IndexRecord, as_of: datetime, cal: WorkingCalendar, rule: dict[str, Any]) -> Evaluation:
+def evaluate(
+    rec: IndexRecord, as_of: datetime, cal: WorkingCalendar, rule: dict[str, Any]
+) -> Evaluation:
     """The 2.1 on-time rule for one dossier, at the end of the period ``as_of``."""
     end = rec.end_at if rec.end_at is not None and rec.end_at <= as_of else None
     ended = end is not None
-    if end is None and rec.status == 5 and rec.supplement_count == 1 and rec.supplements \
-            and rec.supplements[-1][1] is None:
+    if (
+        end is None
+        and rec.status == 5
+        and rec.supplement_count == 1
+        and rec.supplements
+        and rec.supplements[-1][1] is None
+    ):
         end = rec.supplements[-1][0]  # the only event is one supplement request: it is the end
-    wait = supplement_wait(rec, end or as_of) if rule.get("subtract_supplement_wait", True) else timedelta()
+    wait = (
+        supplement_wait(rec, end or as_of)
+        if rule.get("subtract_supplement_wait", True)
+        else timedelta()
+    )
     if rec.supplement_count > int(rule.get("max_supplement_requests", 1)):
         return Evaluation("late", ended, end, wait)
     due = rec.original_due if rule.get("appointment") == "original" else rec.due_at
@@ -55,8 +66,11 @@ def evaluate(rec: IndexRecord, as_of: datetime, cal: WorkingCalendar, rule: dict
             return Evaluation("pending", False, None, wait)
         if due is not None and as_of - wait > due:
             return Evaluation("late", False, None, wait)
-        if due is None and rec.time_limit_days is not None and \
-                _elapsed_days(cal, rec, as_of, wait) > rec.time_limit_days:
+        if (
+            due is None
+            and rec.time_limit_days is not None
+            and _elapsed_days(cal, rec, as_of, wait) > rec.time_limit_days
+        ):
             return Evaluation("late", False, None, wait)
         return Evaluation("pending", False, None, wait)
     effective = end - wait
@@ -70,7 +84,9 @@ def evaluate(rec: IndexRecord, as_of: datetime, cal: WorkingCalendar, rule: dict
 
 
 def _office_day(cal: WorkingCalendar) -> float:
-    return (datetime.combine(datetime.min, cal.closes) - datetime.combine(datetime.min, cal.opens)).total_seconds()
+    return (
+        datetime.combine(datetime.min, cal.closes) - datetime.combine(datetime.min, cal.opens)
+    ).total_seconds()
 
 
 def _elapsed_days(cal: WorkingCalendar, rec: IndexRecord, end: datetime, wait: timedelta) -> float:
@@ -81,8 +97,14 @@ def _elapsed_days(cal: WorkingCalendar, rec: IndexRecord, end: datetime, wait: t
 # --- operator figures --------------------------------------------------------------------------
 
 
-def operator_summary(records: Iterable[IndexRecord], start: datetime, end: datetime, as_of: datetime,
-                     cal: WorkingCalendar, rule: dict[str, Any]) -> dict[str, Any]:
+def operator_summary(
+    records: Iterable[IndexRecord],
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+    cal: WorkingCalendar,
+    rule: dict[str, Any],
+) -> dict[str, Any]:
     """Figures for dossiers received in ``[start, end)``, as they stand at ``as_of``."""
     start, end = localize(start), localize(end)
     c: Counter[str] = Counter()
@@ -103,8 +125,12 @@ def operator_summary(records: Iterable[IndexRecord], start: datetime, end: datet
             c["overdue_in_progress"] += ev.verdict == "late"
     resolved = c["resolved"]
     return {
-        "received": c["received"], "resolved": resolved, "resolved_on_time": c["resolved_on_time"],
-        "resolved_early": c["resolved_early"], "late": c["late"], "in_progress": c["in_progress"],
+        "received": c["received"],
+        "resolved": resolved,
+        "resolved_on_time": c["resolved_on_time"],
+        "resolved_early": c["resolved_early"],
+        "late": c["late"],
+        "in_progress": c["in_progress"],
         "overdue_in_progress": c["overdue_in_progress"],
         "on_time_rate": round(100.0 * c["resolved_on_time"] / resolved, 2) if resolved else None,
     }
@@ -172,8 +198,14 @@ def _ratio(num: int, den: int) -> tuple[float | None, float | None, float | None
     return (num, den, num / den) if den else (num, den, None)
 
 
-def _indicator(spec: IndicatorSpec, recs: list[IndexRecord], evals: dict[str, Evaluation],
-               start: datetime, end: datetime, cal: WorkingCalendar) -> IndicatorResult:
+def _indicator(
+    spec: IndicatorSpec,
+    recs: list[IndexRecord],
+    evals: dict[str, Evaluation],
+    start: datetime,
+    end: datetime,
+    cal: WorkingCalendar,
+) -> IndicatorResult:
     received = [r for r in recs if start <= r.received_at < end]
     detailed = [r for r in received if r.detail_known]
     num = den = value = None
@@ -181,21 +213,31 @@ def _indicator(spec: IndicatorSpec, recs: list[IndexRecord], evals: dict[str, Ev
         num, den, value = _ratio(sum(bool(r.synced) for r in detailed), len(detailed))
     elif spec.kind == "on_time_rate":
         judged = [evals[r.code] for r in recs if evals[r.code].verdict != "pending"]
-        num, den, value = _ratio(sum(e.verdict in ("early", "on_time") for e in judged), len(judged))
+        num, den, value = _ratio(
+            sum(e.verdict in ("early", "on_time") for e in judged), len(judged)
+        )
     elif spec.kind == "mean_processing_days":
-        done = [(r, evals[r.code]) for r in recs if evals[r.code].ended and start <= evals[r.code].end < end]  # type: ignore[operator]
+        done = [
+            (r, e.end, e.wait)
+            for r in recs
+            if (e := evals[r.code]).ended and e.end is not None and start <= e.end < end
+        ]
         if done:
-            total = sum(_elapsed_days(cal, r, e.end, e.wait) for r, e in done)  # type: ignore[arg-type]
+            total = sum(_elapsed_days(cal, r, at, wait) for r, at, wait in done)
             num, den, value = round(total, 2), len(done), round(total / len(done), 2)
     elif spec.kind == "digitized_rate":
-        ok = sum(r.components > 0 and r.components_with_file == r.components and r.result_attached
-                 for r in detailed)
+        ok = sum(
+            r.components > 0 and r.components_with_file == r.components and r.result_attached
+            for r in detailed
+        )
         num, den, value = _ratio(ok, len(detailed))
     elif spec.kind == "reuse_rate":
         num, den, value = _ratio(sum(r.reused for r in detailed), len(detailed))
     elif spec.kind == "vault_rate":
-        num, den, value = _ratio(sum(r.from_vault or (r.result_attached and bool(r.synced)) for r in detailed),
-                                 len(detailed))
+        num, den, value = _ratio(
+            sum(r.from_vault or (r.result_attached and bool(r.synced)) for r in detailed),
+            len(detailed),
+        )
     elif spec.kind == "online_rate":
         num, den, value = _ratio(sum(r.channel == "online" for r in detailed), len(detailed))
     elif spec.kind == "payment_rate":
@@ -205,22 +247,46 @@ def _indicator(spec: IndicatorSpec, recs: list[IndexRecord], evals: dict[str, Ev
     if value is not None and spec.max_points and spec.kind != "mean_processing_days":
         # Below the threshold the score is rate x max / threshold; at or above it, full marks.
         points = round(spec.max_points * min(1.0, value / spec.threshold), 2)
-    return IndicatorResult(spec.id, spec.group, spec.name, num, den,
-                           None if value is None else round(value, 6), points, spec.max_points, spec.confirmed)
+    return IndicatorResult(
+        spec.id,
+        spec.group,
+        spec.name,
+        num,
+        den,
+        None if value is None else round(value, 6),
+        points,
+        spec.max_points,
+        spec.confirmed,
+    )
 
 
-def compute_index(records: list[IndexRecord], start: datetime, end: datetime, as_of: datetime,
-                  cal: WorkingCalendar, cfg: IndexConfig, *, scope_kind: str = "province",
-                  scope: str = "") -> IndexResult:
+def compute_index(
+    records: list[IndexRecord],
+    start: datetime,
+    end: datetime,
+    as_of: datetime,
+    cal: WorkingCalendar,
+    cfg: IndexConfig,
+    *,
+    scope_kind: str = "province",
+    scope: str = "",
+) -> IndexResult:
     start, end = localize(start), localize(end)
     evals = {r.code: evaluate(r, as_of, cal, cfg.rule) for r in records}
     result = IndexResult(scope_kind, scope, start, end, len(records))
     result.indicators = [_indicator(s, records, evals, start, end, cal) for s in cfg.indicators]
     for key, g in sorted(cfg.groups.items(), key=lambda kv: kv[1]["number"]):
         inds = [i for i in result.indicators if i.group == key and i.points is not None]
-        result.groups.append(GroupResult(key, int(g["number"]), g["name"], float(g["max_points"]),
-                                         round(sum(i.points or 0 for i in inds), 2),
-                                         float(sum(i.max_points for i in inds))))
+        result.groups.append(
+            GroupResult(
+                key,
+                int(g["number"]),
+                g["name"],
+                float(g["max_points"]),
+                round(sum(i.points or 0 for i in inds), 2),
+                float(sum(i.max_points for i in inds)),
+            )
+        )
     return result
 
 
@@ -235,8 +301,9 @@ def by_scope(records: list[IndexRecord], kind: str) -> dict[str, list[IndexRecor
     return dict(sorted(out.items()))
 
 
-def lateness_by_agency(records: list[IndexRecord], as_of: datetime, cal: WorkingCalendar,
-                       rule: dict[str, Any]) -> dict[str, int]:
+def lateness_by_agency(
+    records: list[IndexRecord], as_of: datetime, cal: WorkingCalendar, rule: dict[str, Any]
+) -> dict[str, int]:
     """Late dossiers per agency held responsible (sweep attribution, else the overrunning step)."""
     c: Counter[str] = Counter()
     for r in records:
@@ -244,10 +311,20 @@ def lateness_by_agency(records: list[IndexRecord], as_of: datetime, cal: Working
             continue
         agency = r.late_agency
         if agency is None:
-            over = [(s.finished_at or as_of) - s.due_at for s in r.steps
-                    if s.due_at is not None and s.kind != "payment" and (s.finished_at or as_of) > s.due_at]
-            late_steps = [s for s in r.steps if s.due_at is not None and s.kind != "payment"
-                          and (s.finished_at or as_of) > s.due_at]
+            over = [
+                (s.finished_at or as_of) - s.due_at
+                for s in r.steps
+                if s.due_at is not None
+                and s.kind != "payment"
+                and (s.finished_at or as_of) > s.due_at
+            ]
+            late_steps = [
+                s
+                for s in r.steps
+                if s.due_at is not None
+                and s.kind != "payment"
+                and (s.finished_at or as_of) > s.due_at
+            ]
             agency = late_steps[over.index(max(over))].agency if late_steps else "MOT_CUA"
         c[agency] += 1
     return dict(c.most_common())
@@ -263,13 +340,23 @@ def step_times(records: list[IndexRecord], cal: WorkingCalendar) -> list[dict[st
                 key = (s.agency, s.key)
                 acc[key].append(cal.working_seconds_between(s.started_at, s.finished_at) / 3600)
                 verdicts[key][s.verdict or "?"] += 1
-    return [{"agency": a, "step": k, "steps": len(v), "mean_hours": round(sum(v) / len(v), 2),
-             "early": verdicts[(a, k)]["early"], "on_time": verdicts[(a, k)]["on_time"],
-             "late": verdicts[(a, k)]["late"]} for (a, k), v in sorted(acc.items())]
+    return [
+        {
+            "agency": a,
+            "step": k,
+            "steps": len(v),
+            "mean_hours": round(sum(v) / len(v), 2),
+            "early": verdicts[(a, k)]["early"],
+            "on_time": verdicts[(a, k)]["on_time"],
+            "late": verdicts[(a, k)]["late"],
+        }
+        for (a, k), v in sorted(acc.items())
+    ]
 
 
-def monthly_on_time(records: list[IndexRecord], as_of: datetime, cal: WorkingCalendar,
-                    rule: dict[str, Any]) -> dict[str, dict[str, float]]:
+def monthly_on_time(
+    records: list[IndexRecord], as_of: datetime, cal: WorkingCalendar, rule: dict[str, Any]
+) -> dict[str, dict[str, float]]:
     """agency -> {YYYY-MM: on-time rate %} over dossiers ended in each month."""
     num: dict[tuple[str, str], int] = Counter()
     den: dict[tuple[str, str], int] = Counter()

@@ -35,10 +35,13 @@ class IndexConfig:
     def load(cls, config_dir: Path) -> IndexConfig:
         with (config_dir / "service_index.yaml").open(encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
-        return cls(groups=dict(raw["groups"]), rule=dict(raw["on_time_rule"]),
-                   indicators=tuple(IndicatorSpec(**i) for i in raw["indicators"]),
-                   result_keys=list(raw.get("digitization", {}).get("result_delivery_keys", ["vault"])),
-                   legal_basis=list(raw.get("legal_basis", [])))
+        return cls(
+            groups=dict(raw["groups"]),
+            rule=dict(raw["on_time_rule"]),
+            indicators=tuple(IndicatorSpec(**i) for i in raw["indicators"]),
+            result_keys=list(raw.get("digitization", {}).get("result_delivery_keys", ["vault"])),
+            legal_basis=list(raw.get("legal_basis", [])),
+        )
 
 
 @lru_cache

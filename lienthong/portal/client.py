@@ -38,13 +38,13 @@ class PortalSettings(BaseSettings):
 
 
 class PortalError(LienThongError):
-    """The portal could not be reached or kept failing after the retries: try the run again later."""
+    """The portal was unreachable or kept failing after the retries: run again later."""
 
     code = "portal_unavailable"
 
 
 class PortalRejected(LienThongError):
-    """The portal refused the content (``error_code`` other than 0): fix the data, not the network."""
+    """The portal refused the content (``error_code`` not 0): fix the data, not the network."""
 
     code = "portal_rejected"
 
@@ -57,17 +57,22 @@ Outcome = Literal["created", "updated"]
 
 
 class PortalClient:
-    def __init__(self, settings: PortalSettings | None = None, *,
-                 sleep: Callable[[float], None] = time.sleep,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: PortalSettings | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         from lienthong.settings import get_settings
 
         self.s = settings or PortalSettings()
         self.unit_id = self.s.unit_id or get_settings().unit_id
         self.sleep = sleep
         limits = httpx.Limits(max_connections=max(4, self.s.concurrency * 2))
-        self.http = httpx.Client(base_url=self.s.url, timeout=self.s.timeout_seconds,
-                                 limits=limits, transport=transport)
+        self.http = httpx.Client(
+            base_url=self.s.url, timeout=self.s.timeout_seconds, limits=limits, transport=transport
+        )
         self._token: str | None = None
         self._token_lock = threading.Lock()
         self._markers = get_portal_config().already_exists
@@ -89,18 +94,26 @@ class PortalClient:
         with self._token_lock:
             if self._token is not None and self._token != stale:
                 return self._token
-            resp = self._send("POST", "/api/auth/token", {"username": self.s.username,
-                                                          "password": self.s.password.get_secret_value()},
-                              auth=False)
+            resp = self._send(
+                "POST",
+                "/api/auth/token",
+                {"username": self.s.username, "password": self.s.password.get_secret_value()},
+                auth=False,
+            )
             if resp.status_code == 401:
-                raise PortalRejected("portal refused the credentials", error_code=401,
-                                     message_vi="Cổng DVCQG từ chối tài khoản kết nối; kiểm tra cấu hình.")
+                raise PortalRejected(
+                    "portal refused the credentials",
+                    error_code=401,
+                    message_vi="Cổng DVCQG từ chối tài khoản kết nối; kiểm tra cấu hình.",
+                )
             self._token = str(resp.json()["access_token"])
             return self._token
 
     # --- transport with retries ---------------------------------------------------------------
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None, *, auth: bool = True) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, *, auth: bool = True
+    ) -> httpx.Response:
         attempt, renewed = 0, False
         while True:
             headers = {}
@@ -108,12 +121,12 @@ class PortalClient:
             if auth:
                 token = self._token or self._login()
                 headers["Authorization"] = f"Bearer {token}"
+            error: str
             try:
                 resp = self.http.request(method, path, json=body, headers=headers)
             except httpx.TransportError as exc:
-                resp, error = None, f"{type(exc).__name__}"
+                error = type(exc).__name__
             else:
-                error = None
                 if resp.status_code == 401 and auth and not renewed:
                     renewed = True
                     self._login(stale=token)
@@ -123,8 +136,10 @@ class PortalClient:
                     wait = _retry_after(resp, self.s.backoff_seconds)
                     attempt += 1
                     if attempt > self.s.max_retries:
-                        raise PortalError(f"{path}: still throttled after {attempt} tries",
-                                          message_vi="Cổng DVCQG đang giới hạn tần suất; sẽ đồng bộ lại sau.")
+                        raise PortalError(
+                            f"{path}: still throttled after {attempt} tries",
+                            message_vi="Cổng DVCQG đang giới hạn tần suất; sẽ đồng bộ lại sau.",
+                        )
                     self.sleep(wait)
                     continue
                 if resp.status_code < 500:
@@ -133,15 +148,20 @@ class PortalClient:
             attempt += 1
             self.retries += 1
             if attempt > self.s.max_retries:
-                raise PortalError(f"{path}: portal unavailable after {attempt} tries ({error})",
-                                  message_vi="Không kết nối được Cổng DVCQG; sẽ đồng bộ lại sau.")
+                raise PortalError(
+                    f"{path}: portal unavailable after {attempt} tries ({error})",
+                    message_vi="Không kết nối được Cổng DVCQG; sẽ đồng bộ lại sau.",
+                )
             self.sleep(min(self.s.backoff_max_seconds, self.s.backoff_seconds * 2 ** (attempt - 1)))
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         resp = self._send("POST", path, body)
         if resp.status_code >= 400:
-            raise PortalRejected(f"{path}: HTTP {resp.status_code}", error_code=resp.status_code,
-                                 message_vi="Cổng DVCQG từ chối yêu cầu.")
+            raise PortalRejected(
+                f"{path}: HTTP {resp.status_code}",
+                error_code=resp.status_code,
+                message_vi="Cổng DVCQG từ chối yêu cầu.",
+            )
         data: dict[str, Any] = resp.json()
         return data
 
@@ -157,17 +177,23 @@ class PortalClient:
             answer = self._call("/api/hoso/update", {"madonvi": self.unit_id, "data": hoso})
             if answer.get("error_code") == 0:
                 return "updated"
-        raise PortalRejected(f"{hoso.get('MaHoSo')}: portal answered {answer.get('error_code')}: "
-                             f"{answer.get('message')}", error_code=int(answer.get("error_code", -1)),
-                             message_vi=str(answer.get("message") or "Cổng DVCQG từ chối hồ sơ."))
+        raise PortalRejected(
+            f"{hoso.get('MaHoSo')}: portal answered {answer.get('error_code')}: "
+            f"{answer.get('message')}",
+            error_code=int(answer.get("error_code", -1)),
+            message_vi=str(answer.get("message") or "Cổng DVCQG từ chối hồ sơ."),
+        )
 
     def push_progress(self, code: str, records: list[dict[str, Any]]) -> None:
-        answer = self._call("/api/hoso/progress", {"madonvi": self.unit_id, "MaHoSo": code,
-                                                   "TienTrinh": records})
+        answer = self._call(
+            "/api/hoso/progress", {"madonvi": self.unit_id, "MaHoSo": code, "TienTrinh": records}
+        )
         if answer.get("error_code") != 0:
-            raise PortalRejected(f"{code}: progress refused: {answer.get('message')}",
-                                 error_code=int(answer.get("error_code", -1)),
-                                 message_vi=str(answer.get("message") or "Cổng DVCQG từ chối tiến trình."))
+            raise PortalRejected(
+                f"{code}: progress refused: {answer.get('message')}",
+                error_code=int(answer.get("error_code", -1)),
+                message_vi=str(answer.get("message") or "Cổng DVCQG từ chối tiến trình."),
+            )
 
     def lookup(self, code: str) -> dict[str, Any] | None:
         resp = self._send("GET", f"/api/hoso/{code}", None)

@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lienthong.db.models import Base
@@ -90,7 +100,7 @@ class LatenessRow(Base):
 
 
 class HistoryDossier(Base):
-    """A dossier from the previous one-stop software, imported read-only for reports and the index."""
+    """A dossier of the previous one-stop software, imported read-only for reports and the index."""
 
     __tablename__ = "history_dossiers"
     __table_args__ = (Index("ix_history_received", "received_at"),)

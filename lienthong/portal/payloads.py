@@ -58,11 +58,16 @@ class PortalConfig:
         with (config_dir / "portal.yaml").open(encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
         return cls(
-            date_format=raw["date_format"], statuses={int(k): v for k, v in raw["statuses"].items()},
-            end_required=frozenset(raw["end_required"]), skip_statuses=frozenset(raw["skip_statuses"]),
-            channels=dict(raw["channels"]), subject_type=int(raw["subject_type"]),
-            return_methods=dict(raw["return_methods"]), fields=dict(raw.get("fields") or {}),
-            summary_max=int(raw["summary_max_chars"]), handler_max=int(raw["handler_max_chars"]),
+            date_format=raw["date_format"],
+            statuses={int(k): v for k, v in raw["statuses"].items()},
+            end_required=frozenset(raw["end_required"]),
+            skip_statuses=frozenset(raw["skip_statuses"]),
+            channels=dict(raw["channels"]),
+            subject_type=int(raw["subject_type"]),
+            return_methods=dict(raw["return_methods"]),
+            fields=dict(raw.get("fields") or {}),
+            summary_max=int(raw["summary_max_chars"]),
+            handler_max=int(raw["handler_max_chars"]),
             placeholder_ids=frozenset(raw["placeholder_ids"]),
             already_exists=tuple(raw["already_exists_markers"]),
         )
@@ -80,8 +85,10 @@ def get_portal_config() -> PortalConfig:
 def portal_status(status: int) -> int:
     """The portal code of a dossier status: the same number, checked, never folded into 9."""
     if not 1 <= int(status) <= 10:
-        raise PortalPayloadError(f"status {status} is not a portal status code 1-10",
-                                 message_vi=f"Trạng thái {status} không thuộc bộ mã 1-10 của Cổng DVCQG.")
+        raise PortalPayloadError(
+            f"status {status} is not a portal status code 1-10",
+            message_vi=f"Trạng thái {status} không thuộc bộ mã 1-10 của Cổng DVCQG.",
+        )
     return int(status)
 
 
@@ -106,7 +113,7 @@ class DossierBundle:
 
 def _has_table(session: Session, name: str) -> bool:
     bind = session.get_bind()
-    key = (str(bind.url), name)
+    key = (str(bind.engine.url), name)
     if key not in _TABLES:
         _TABLES[key] = inspect(bind).has_table(name)
     return _TABLES[key]
@@ -121,36 +128,51 @@ def load_bundles(session: Session, rows: Sequence[DossierRow]) -> list[DossierBu
     ids = list(bundles)
     if not ids:
         return []
-    for c in session.execute(select(ComponentRow).where(ComponentRow.dossier_id.in_(ids))
-                             .order_by(ComponentRow.id)).scalars():
+    for c in session.execute(
+        select(ComponentRow).where(ComponentRow.dossier_id.in_(ids)).order_by(ComponentRow.id)
+    ).scalars():
         bundles[c.dossier_id].components.append(c)
-    for s in session.execute(select(StepRow).where(StepRow.dossier_id.in_(ids))
-                             .order_by(StepRow.id)).scalars():
+    for s in session.execute(
+        select(StepRow).where(StepRow.dossier_id.in_(ids)).order_by(StepRow.id)
+    ).scalars():
         bundles[s.dossier_id].steps.append(s)
-    for h in session.execute(select(StatusHistory).where(StatusHistory.dossier_id.in_(ids))
-                             .order_by(StatusHistory.id)).scalars():
+    for h in session.execute(
+        select(StatusHistory).where(StatusHistory.dossier_id.in_(ids)).order_by(StatusHistory.id)
+    ).scalars():
         bundles[h.dossier_id].history.append(h)
-    for sp in session.execute(select(SupplementRow).where(SupplementRow.dossier_id.in_(ids))
-                              .order_by(SupplementRow.id)).scalars():
+    for sp in session.execute(
+        select(SupplementRow).where(SupplementRow.dossier_id.in_(ids)).order_by(SupplementRow.id)
+    ).scalars():
         bundles[sp.dossier_id].supplements.append(sp)
-    for re_row in session.execute(select(ReappointmentRow).where(
-            ReappointmentRow.dossier_id.in_(ids))).scalars():
+    for re_row in session.execute(
+        select(ReappointmentRow).where(ReappointmentRow.dossier_id.in_(ids))
+    ).scalars():
         bundles[re_row.dossier_id].reappointment = re_row
     if _has_table(session, "vault_results"):
         # Results published to the vault (issue 3's table), read without importing its module.
         from sqlalchemy import column, table
 
-        vr = table("vault_results", column("source_dossier_code"), column("source_step"),
-                   column("address"), column("result_code"), column("name"), column("status"))
+        vr = table(
+            "vault_results",
+            column("source_dossier_code"),
+            column("source_step"),
+            column("address"),
+            column("result_code"),
+            column("name"),
+            column("status"),
+        )
         by_code = {b.row.code: b for b in bundles.values()}
-        for r in session.execute(select(vr).where(vr.c.source_dossier_code.in_(list(by_code)))).mappings():
+        for r in session.execute(
+            select(vr).where(vr.c.source_dossier_code.in_(list(by_code)))
+        ).mappings():
             by_code[r["source_dossier_code"]].results.append(dict(r))
     return [bundles[i] for i in ids]
 
 
 def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, ensure_ascii=False, sort_keys=True,
-                                     separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def _identity(citizen_id: str | None, cfg: PortalConfig) -> list[dict[str, Any]]:
@@ -168,8 +190,9 @@ def _end_of_processing(b: DossierBundle) -> datetime | None:
     return b.row.finished_at
 
 
-def build_hoso(b: DossierBundle, *, catalog: Catalog | None = None,
-               cfg: PortalConfig | None = None) -> dict[str, Any]:
+def build_hoso(
+    b: DossierBundle, *, catalog: Catalog | None = None, cfg: PortalConfig | None = None
+) -> dict[str, Any]:
     """The HoSo payload of one dossier."""
     cfg = cfg or get_portal_config()
     catalog = catalog or get_catalog()
@@ -182,40 +205,61 @@ def build_hoso(b: DossierBundle, *, catalog: Catalog | None = None,
         proc_name, fees = r.procedure_id, []
     payload = r.payload or {}
     applicant = payload.get("applicant") or {}
-    owner = payload.get("child") or payload.get("deceased") or payload.get("transferee") or applicant
+    owner = (
+        payload.get("child") or payload.get("deceased") or payload.get("transferee") or applicant
+    )
     field_ = cfg.fields.get(r.procedure_code, {})
     d = lambda at: portal_date(at, cfg)  # noqa: E731
     end = _end_of_processing(b)
     if status in cfg.end_required and end is None:
         raise PortalPayloadError(
             f"{r.code}: status {status} needs an end-of-processing time (NgayKetThucXuLy)",
-            message_vi=f"Hồ sơ {r.code} ở trạng thái {status} nhưng chưa có thời điểm kết thúc xử lý.")
+            message_vi=f"Hồ sơ {r.code} ở trạng thái {status} "
+            "nhưng chưa có thời điểm kết thúc xử lý.",
+        )
     docs = []
     for c in b.components:
-        docs.append({
-            "TepDinhKemId": str(c.id), "TenTepDinhKem": c.name, "IsDeleted": False,
-            "MaThanhPhanHoSo": c.code, "DuongDanTaiTepTin": c.vault_address or c.file_ref or "",
-            "DuocSoHoa": 1 if c.digitized else 0,
-            "DuocTaiSuDung": 1 if c.reused else 0,
-            "DuocLayTuKhoDMQG": 1 if c.from_national_vault else 0,
-            "MaKetQuaThayThe": (c.meta or {}).get("result_code", "") if c.reused else "",
-        })
+        docs.append(
+            {
+                "TepDinhKemId": str(c.id),
+                "TenTepDinhKem": c.name,
+                "IsDeleted": False,
+                "MaThanhPhanHoSo": c.code,
+                "DuongDanTaiTepTin": c.vault_address or c.file_ref or "",
+                "DuocSoHoa": 1 if c.digitized else 0,
+                "DuocTaiSuDung": 1 if c.reused else 0,
+                "DuocLayTuKhoDMQG": 1 if c.from_national_vault else 0,
+                "MaKetQuaThayThe": (c.meta or {}).get("result_code", "") if c.reused else "",
+            }
+        )
     results = []
     for res in b.results:
         if res.get("status", "valid") != "valid":
             continue
-        results.append({"TenGiayTo": res["name"], "MaThanhPhanHoSo": res.get("source_step") or "",
-                        "GiayToId": res["address"], "DuongDanTepTinKetQua": res["address"],
-                        "MaGiayToKetQua": res["result_code"]})
+        results.append(
+            {
+                "TenGiayTo": res["name"],
+                "MaThanhPhanHoSo": res.get("source_step") or "",
+                "GiayToId": res["address"],
+                "DuongDanTepTinKetQua": res["address"],
+                "MaGiayToKetQua": res["result_code"],
+            }
+        )
     supplements = []
     for s in b.supplements:
         item: dict[str, Any] = {
-            "NguoiYeuCauBoSung": "Bộ phận một cửa" if s.phase == "reception" else "Cơ quan giải quyết",
+            "NguoiYeuCauBoSung": "Bộ phận một cửa"
+            if s.phase == "reception"
+            else "Cơ quan giải quyết",
             "NoiDungBoSung": "; ".join(str(i) for i in (s.items or [])),
-            "NgayBoSung": d(s.requested_at), "NguoiTiepNhanBoSung": "",
-            "ThoiGianTiepNhanBoSung": d(s.completed_at), "TrangThaiBoSung": 1 if s.completed_at else 0,
-            "DanhSachGiayToBoSung": [], "DanhSachLePhiBoSung": [],
-            "NgayHenTraTruoc": "", "NgayHenTraMoi": "",
+            "NgayBoSung": d(s.requested_at),
+            "NguoiTiepNhanBoSung": "",
+            "ThoiGianTiepNhanBoSung": d(s.completed_at),
+            "TrangThaiBoSung": 1 if s.completed_at else 0,
+            "DanhSachGiayToBoSung": [],
+            "DanhSachLePhiBoSung": [],
+            "NgayHenTraTruoc": "",
+            "NgayHenTraMoi": "",
         }
         supplements.append(item)
     re_row = b.reappointment
@@ -226,30 +270,55 @@ def build_hoso(b: DossierBundle, *, catalog: Catalog | None = None,
     summary = f"{proc_name} - {owner.get('full_name', '')}".strip(" -")[: cfg.summary_max]
     paid_online = _paid_online(b)
     hoso: dict[str, Any] = {
-        "MaHoSo": r.code, "MaTTHC": r.procedure_code, "TenTTHC": proc_name,
-        "MaLinhVuc": field_.get("code", ""), "TenLinhVuc": field_.get("name", ""),
-        "KenhThucHien": cfg.channels.get(r.channel, 1), "ChuHoSo": owner.get("full_name", ""),
-        "LoaiDoiTuong": cfg.subject_type, "MaDoiTuong": "",
-        "SoGiayToChuHoSo": r.owner_citizen_id or "", "Email": applicant.get("email") or "",
-        "Fax": "", "SoDienThoai": applicant.get("phone") or "", "TrichYeuHoSo": summary,
-        "NgayNopHoSo": d(r.received_at), "NgayTiepNhan": d(r.clock_started_at or r.received_at),
-        "NgayHenTra": d(r.due_at), "NgayTra": d(r.delivered_at),
+        "MaHoSo": r.code,
+        "MaTTHC": r.procedure_code,
+        "TenTTHC": proc_name,
+        "MaLinhVuc": field_.get("code", ""),
+        "TenLinhVuc": field_.get("name", ""),
+        "KenhThucHien": cfg.channels.get(r.channel, 1),
+        "ChuHoSo": owner.get("full_name", ""),
+        "LoaiDoiTuong": cfg.subject_type,
+        "MaDoiTuong": "",
+        "SoGiayToChuHoSo": r.owner_citizen_id or "",
+        "Email": applicant.get("email") or "",
+        "Fax": "",
+        "SoDienThoai": applicant.get("phone") or "",
+        "TrichYeuHoSo": summary,
+        "NgayNopHoSo": d(r.received_at),
+        "NgayTiepNhan": d(r.clock_started_at or r.received_at),
+        "NgayHenTra": d(r.due_at),
+        "NgayTra": d(r.delivered_at),
         "NgayTuChoi": d(end) if status in (3, 8) else "",
         "NgayKetThucXuLy": d(end) if status in cfg.end_required or status == 7 else "",
-        "TrangThaiHoSo": status, "HinhThuc": cfg.return_methods.get(r.channel, 0),
-        "ThongTinTra": "", "DonViXuLy": ",".join(dict.fromkeys(s.agency for s in b.steps)),
-        "NoiNopHoSo": r.unit_id, "GhiChu": r.reason or "",
+        "TrangThaiHoSo": status,
+        "HinhThuc": cfg.return_methods.get(r.channel, 0),
+        "ThongTinTra": "",
+        "DonViXuLy": ",".join(dict.fromkeys(s.agency for s in b.steps)),
+        "NoiNopHoSo": r.unit_id,
+        "GhiChu": r.reason or "",
         "TaiLieuNop": docs,
-        "DanhSachLePhi": [{"TenPhiLePhi": f.name, "MaPhiLePhi": "", "HinhThucThu": 2 if paid_online else 1,
-                           "Gia": f.amount_vnd or 0, "LoaiPhiLePhi": 2} for f in fees],
+        "DanhSachLePhi": [
+            {
+                "TenPhiLePhi": f.name,
+                "MaPhiLePhi": "",
+                "HinhThucThu": 2 if paid_online else 1,
+                "Gia": f.amount_vnd or 0,
+                "LoaiPhiLePhi": 2,
+            }
+            for f in fees
+        ],
         "DanhSachTepDinhKemKhac": [],
         "DanhSachHoSoBoSung": supplements,
         "DanhSachGiayToKetQua": results,
         "HoSoCoThanhPhanSoHoa": 1 if any(c.digitized or c.reused for c in b.components) else 0,
-        "TaiKhoanDuocXacThucVoiVNeID": 1 if (payload.get("extra") or {}).get("vneid_verified") else 0,
+        "TaiKhoanDuocXacThucVoiVNeID": 1
+        if (payload.get("extra") or {}).get("vneid_verified")
+        else 0,
         "DuocThanhToanTrucTuyen": 1 if paid_online else 0,
         "DinhDanhCHS": _identity(r.owner_citizen_id, cfg),
-        "DSKetNoiCSDL": [{"MaCSDL": str(x)} for x in (payload.get("extra") or {}).get("connected_databases", [])],
+        "DSKetNoiCSDL": [
+            {"MaCSDL": str(x)} for x in (payload.get("extra") or {}).get("connected_databases", [])
+        ],
     }
     return hoso
 
@@ -259,13 +328,18 @@ def _paid_online(b: DossierBundle) -> bool:
     for s in b.steps:
         if s.kind == "payment" and s.status == "done":
             receipt = (s.outputs or {}).get("payment_receipt") or {}
-            if isinstance(receipt, dict) and str(receipt.get("channel", "")).lower() in ("online", "portal", "gateway"):
+            if isinstance(receipt, dict) and str(receipt.get("channel", "")).lower() in (
+                "online",
+                "portal",
+                "gateway",
+            ):
                 return True
     return bool(((b.row.payload or {}).get("extra") or {}).get("paid_online"))
 
 
-def build_progress(b: DossierBundle, *, catalog: Catalog | None = None,
-                   cfg: PortalConfig | None = None) -> list[dict[str, Any]]:
+def build_progress(
+    b: DossierBundle, *, catalog: Catalog | None = None, cfg: PortalConfig | None = None
+) -> list[dict[str, Any]]:
     """Progress records (TienTrinh): every status change and every agency step, in time order."""
     cfg = cfg or get_portal_config()
     agencies = (catalog or get_catalog()).agencies
@@ -276,33 +350,92 @@ def build_progress(b: DossierBundle, *, catalog: Catalog | None = None,
     for h in b.history:
         if h.to_status == 1:
             continue
-        label = "Tiếp nhận hồ sơ" if h.to_status == 2 else (
-            "Kết thúc xử lý hồ sơ" if h.to_status == 9 else cfg.statuses[portal_status(h.to_status)])
-        events.append((h.at, 0, {
-            "MaHoSo": r.code, "NguoiXuLy": name(h.actor) if h.actor in agencies else name("MOT_CUA"),
-            "ChucDanh": "", "ThoiDiemXuLy": d(h.at), "PhongBanXuLy": name(h.actor) if h.actor in agencies else "",
-            "NoiDungXuLy": f"{label}{': ' + h.reason if h.reason else ''}", "TrangThai": portal_status(h.to_status),
-            "NgayBatDau": d(h.at), "NgayKetThucTheoQuyDinh": d(r.due_at)}))
+        label = (
+            "Tiếp nhận hồ sơ"
+            if h.to_status == 2
+            else (
+                "Kết thúc xử lý hồ sơ"
+                if h.to_status == 9
+                else cfg.statuses[portal_status(h.to_status)]
+            )
+        )
+        events.append(
+            (
+                h.at,
+                0,
+                {
+                    "MaHoSo": r.code,
+                    "NguoiXuLy": name(h.actor) if h.actor in agencies else name("MOT_CUA"),
+                    "ChucDanh": "",
+                    "ThoiDiemXuLy": d(h.at),
+                    "PhongBanXuLy": name(h.actor) if h.actor in agencies else "",
+                    "NoiDungXuLy": f"{label}{': ' + h.reason if h.reason else ''}",
+                    "TrangThai": portal_status(h.to_status),
+                    "NgayBatDau": d(h.at),
+                    "NgayKetThucTheoQuyDinh": d(r.due_at),
+                },
+            )
+        )
     if not any(h.to_status == 2 for h in b.history):
         # No history (e.g. a dossier loaded in bulk): the reception record is still true.
-        events.append((r.received_at, 0, {
-            "MaHoSo": r.code, "NguoiXuLy": name("MOT_CUA"), "ChucDanh": "", "ThoiDiemXuLy": d(r.received_at),
-            "PhongBanXuLy": "", "NoiDungXuLy": "Tiếp nhận hồ sơ", "TrangThai": 2,
-            "NgayBatDau": d(r.received_at), "NgayKetThucTheoQuyDinh": d(r.due_at)}))
+        events.append(
+            (
+                r.received_at,
+                0,
+                {
+                    "MaHoSo": r.code,
+                    "NguoiXuLy": name("MOT_CUA"),
+                    "ChucDanh": "",
+                    "ThoiDiemXuLy": d(r.received_at),
+                    "PhongBanXuLy": "",
+                    "NoiDungXuLy": "Tiếp nhận hồ sơ",
+                    "TrangThai": 2,
+                    "NgayBatDau": d(r.received_at),
+                    "NgayKetThucTheoQuyDinh": d(r.due_at),
+                },
+            )
+        )
     for s in b.steps:
         if s.started_at is not None:
-            events.append((s.started_at, 1, {
-                "MaHoSo": r.code, "NguoiXuLy": name(s.agency), "ChucDanh": "",
-                "ThoiDiemXuLy": d(s.started_at), "PhongBanXuLy": name(s.agency),
-                "NoiDungXuLy": f"Nhận xử lý: {s.action}", "TrangThai": 4,
-                "NgayBatDau": d(s.started_at), "NgayKetThucTheoQuyDinh": d(s.due_at)}))
+            events.append(
+                (
+                    s.started_at,
+                    1,
+                    {
+                        "MaHoSo": r.code,
+                        "NguoiXuLy": name(s.agency),
+                        "ChucDanh": "",
+                        "ThoiDiemXuLy": d(s.started_at),
+                        "PhongBanXuLy": name(s.agency),
+                        "NoiDungXuLy": f"Nhận xử lý: {s.action}",
+                        "TrangThai": 4,
+                        "NgayBatDau": d(s.started_at),
+                        "NgayKetThucTheoQuyDinh": d(s.due_at),
+                    },
+                )
+            )
         if s.finished_at is not None:
-            verdict = {"early": "trước hạn", "on_time": "đúng hạn", "late": "quá hạn"}.get(s.verdict or "", "")
-            events.append((s.finished_at, 2, {
-                "MaHoSo": r.code, "NguoiXuLy": name(s.agency), "ChucDanh": "",
-                "ThoiDiemXuLy": d(s.finished_at), "PhongBanXuLy": name(s.agency),
-                "NoiDungXuLy": f"Hoàn thành: {s.action}{' (' + verdict + ')' if verdict else ''}",
-                "TrangThai": 4, "NgayBatDau": d(s.started_at), "NgayKetThucTheoQuyDinh": d(s.due_at)}))
+            verdict = {"early": "trước hạn", "on_time": "đúng hạn", "late": "quá hạn"}.get(
+                s.verdict or "", ""
+            )
+            events.append(
+                (
+                    s.finished_at,
+                    2,
+                    {
+                        "MaHoSo": r.code,
+                        "NguoiXuLy": name(s.agency),
+                        "ChucDanh": "",
+                        "ThoiDiemXuLy": d(s.finished_at),
+                        "PhongBanXuLy": name(s.agency),
+                        "NoiDungXuLy": f"Hoàn thành: {s.action}"
+                        + (f" ({verdict})" if verdict else ""),
+                        "TrangThai": 4,
+                        "NgayBatDau": d(s.started_at),
+                        "NgayKetThucTheoQuyDinh": d(s.due_at),
+                    },
+                )
+            )
     events.sort(key=lambda e: (e[0], e[1]))
     return [e[2] for e in events]
 
@@ -318,9 +451,17 @@ class BuiltPayload:
     progress_hash: str
 
 
-def build(b: DossierBundle, *, catalog: Catalog | None = None,
-          cfg: PortalConfig | None = None) -> BuiltPayload:
+def build(
+    b: DossierBundle, *, catalog: Catalog | None = None, cfg: PortalConfig | None = None
+) -> BuiltPayload:
     hoso = build_hoso(b, catalog=catalog, cfg=cfg)
     progress = build_progress(b, catalog=catalog, cfg=cfg)
-    return BuiltPayload(b.row.code, b.row.id, hoso["TrangThaiHoSo"], hoso, progress,
-                        _digest(hoso), _digest(progress))
+    return BuiltPayload(
+        b.row.code,
+        b.row.id,
+        hoso["TrangThaiHoSo"],
+        hoso,
+        progress,
+        _digest(hoso),
+        _digest(progress),
+    )

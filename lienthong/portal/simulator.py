@@ -36,7 +36,14 @@ from fastapi.responses import JSONResponse
 
 DATE_RE = re.compile(r"^\d{14}$")
 REQUIRED = ("MaHoSo", "MaTTHC", "KenhThucHien", "NgayTiepNhan", "TrangThaiHoSo")
-DATE_FIELDS = ("NgayNopHoSo", "NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayTuChoi", "NgayKetThucXuLy")
+DATE_FIELDS = (
+    "NgayNopHoSo",
+    "NgayTiepNhan",
+    "NgayHenTra",
+    "NgayTra",
+    "NgayTuChoi",
+    "NgayKetThucXuLy",
+)
 
 
 class PortalState:
@@ -49,12 +56,29 @@ class PortalState:
         self.dossiers: dict[str, dict[str, Any]] = {}
         self.progress: dict[str, list[dict[str, Any]]] = {}
         self.tokens: dict[str, float] = {}
-        self.config: dict[str, Any] = {"failure_rate": 0.0, "fail_after": None, "throttle_every": 0,
-                                       "retry_after": 1, "latency_ms": 0, "token_ttl": 3600, "seed": 7}
+        self.config: dict[str, Any] = {
+            "failure_rate": 0.0,
+            "fail_after": None,
+            "throttle_every": 0,
+            "retry_after": 1,
+            "latency_ms": 0,
+            "token_ttl": 3600,
+            "seed": 7,
+        }
         self.rng = random.Random(7)
-        self.stats: dict[str, int] = {"calls": 0, "creates": 0, "updates": 0, "progress": 0,
-                                      "already_exists": 0, "throttled": 0, "failed": 0, "invalid": 0,
-                                      "writes": 0, "tokens": 0, "unauthorized": 0}
+        self.stats: dict[str, int] = {
+            "calls": 0,
+            "creates": 0,
+            "updates": 0,
+            "progress": 0,
+            "already_exists": 0,
+            "throttled": 0,
+            "failed": 0,
+            "invalid": 0,
+            "writes": 0,
+            "tokens": 0,
+            "unauthorized": 0,
+        }
         self.creates_per_code: dict[str, int] = {}
 
 
@@ -97,11 +121,16 @@ def create_app(state: PortalState | None = None) -> FastAPI:
             token = (authorization or "").removeprefix("Bearer ").strip()
             if st.tokens.get(token, 0) < time.time():
                 st.stats["unauthorized"] += 1
-                return JSONResponse({"error_code": 401, "message": "Phiên đăng nhập không hợp lệ"}, 401)
+                return JSONResponse(
+                    {"error_code": 401, "message": "Phiên đăng nhập không hợp lệ"}, 401
+                )
             if cfg["throttle_every"] and st.stats["calls"] % cfg["throttle_every"] == 0:
                 st.stats["throttled"] += 1
-                return JSONResponse({"error_code": 429, "message": "Vượt quá tần suất cho phép"}, 429,
-                                    headers={"Retry-After": str(cfg["retry_after"])})
+                return JSONResponse(
+                    {"error_code": 429, "message": "Vượt quá tần suất cho phép"},
+                    429,
+                    headers={"Retry-After": str(cfg["retry_after"])},
+                )
             down = cfg["fail_after"] is not None and st.stats["writes"] >= cfg["fail_after"]
             if down or (cfg["failure_rate"] and st.rng.random() < cfg["failure_rate"]):
                 st.stats["failed"] += 1
@@ -160,7 +189,9 @@ def create_app(state: PortalState | None = None) -> FastAPI:
         code = body.get("MaHoSo")
         records = body.get("TienTrinh") or []
         for rec in records:
-            if not 1 <= int(rec.get("TrangThai", 0)) <= 10 or not DATE_RE.match(str(rec.get("ThoiDiemXuLy", ""))):
+            if not 1 <= int(rec.get("TrangThai", 0)) <= 10 or not DATE_RE.match(
+                str(rec.get("ThoiDiemXuLy", ""))
+            ):
                 st.stats["invalid"] += 1
                 return {"error_code": 3, "message": "Bản ghi tiến trình không hợp lệ"}
             if len(str(rec.get("NguoiXuLy", ""))) > 50:
@@ -178,7 +209,11 @@ def create_app(state: PortalState | None = None) -> FastAPI:
         with st.lock:
             if code not in st.dossiers:
                 raise HTTPException(404, f"Không tìm thấy hồ sơ {code}")
-            return {"error_code": 0, "data": st.dossiers[code], "TienTrinh": st.progress.get(code, [])}
+            return {
+                "error_code": 0,
+                "data": st.dossiers[code],
+                "TienTrinh": st.progress.get(code, []),
+            }
 
     @app.post("/_sim/config")
     async def configure(request: Request) -> dict[str, Any]:
@@ -192,8 +227,11 @@ def create_app(state: PortalState | None = None) -> FastAPI:
     @app.get("/_sim/stats")
     def stats() -> dict[str, Any]:
         with st.lock:
-            return {**st.stats, "dossiers": len(st.dossiers),
-                    "max_creates_per_code": max(st.creates_per_code.values(), default=0)}
+            return {
+                **st.stats,
+                "dossiers": len(st.dossiers),
+                "max_creates_per_code": max(st.creates_per_code.values(), default=0),
+            }
 
     @app.post("/_sim/reset")
     def reset() -> dict[str, Any]:
@@ -225,8 +263,15 @@ class RunningSimulator:
         self.port = port
         self.state = state or PortalState()
         self.url = f"http://127.0.0.1:{port}"
-        self._server = uvicorn.Server(uvicorn.Config(create_app(self.state), host="127.0.0.1",
-                                                     port=port, log_level="warning", access_log=False))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(self.state),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                access_log=False,
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     def __enter__(self) -> RunningSimulator:

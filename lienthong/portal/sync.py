@@ -1,4 +1,4 @@
-"""Synchronisation runs: what changed goes to the portal, and the ledger remembers what was acknowledged.
+"""Synchronisation runs: what changed goes to the portal; the ledger keeps what was acknowledged.
 
 - :func:`catch_up` walks every dossier by id (keyset pagination) in batches and stores its
   position in ``portal_checkpoints`` after each batch, so a stopped run resumes where it stopped;
@@ -57,8 +57,9 @@ def _eligible() -> Any:
     return DossierRow.status.not_in(get_portal_config().skip_statuses)
 
 
-def _send_one(client: PortalClient, p: BuiltPayload, need_hoso: bool,
-              need_progress: bool) -> tuple[str, str | None]:
+def _send_one(
+    client: PortalClient, p: BuiltPayload, need_hoso: bool, need_progress: bool
+) -> tuple[str, str | None]:
     try:
         if need_hoso:
             client.push_dossier(p.hoso)
@@ -69,8 +70,14 @@ def _send_one(client: PortalClient, p: BuiltPayload, need_hoso: bool,
     return "acked", None
 
 
-def process_batch(session: Session, client: PortalClient, rows: Sequence[DossierRow],
-                  report: SyncReport, *, concurrency: int = 1) -> PortalError | None:
+def process_batch(
+    session: Session,
+    client: PortalClient,
+    rows: Sequence[DossierRow],
+    report: SyncReport,
+    *,
+    concurrency: int = 1,
+) -> PortalError | None:
     """Send the changed dossiers of one batch; update the ledger; stop at the first outage.
 
     Returns the outage (if any) instead of raising, so the caller can commit what was done.
@@ -78,8 +85,12 @@ def process_batch(session: Session, client: PortalClient, rows: Sequence[Dossier
     """
     now = get_clock().now()
     catalog, cfg = get_catalog(), get_portal_config()
-    ledger = {r.dossier_code: r for r in session.execute(
-        select(PortalSyncRow).where(PortalSyncRow.dossier_code.in_([r.code for r in rows]))).scalars()}
+    ledger = {
+        r.dossier_code: r
+        for r in session.execute(
+            select(PortalSyncRow).where(PortalSyncRow.dossier_code.in_([r.code for r in rows]))
+        ).scalars()
+    }
     work: list[tuple[DossierRow, BuiltPayload | None, str | None, bool, bool]] = []
     for b in load_bundles(session, rows):
         try:
@@ -89,10 +100,17 @@ def process_batch(session: Session, client: PortalClient, rows: Sequence[Dossier
             continue
         led = ledger.get(p.code)
         need_hoso = led is None or led.state != "acked" or led.hoso_hash != p.hoso_hash
-        need_progress = led is None or led.progress_hash != p.progress_hash or need_hoso and led.state != "acked"
+        need_progress = (
+            led is None
+            or led.progress_hash != p.progress_hash
+            or need_hoso
+            and led.state != "acked"
+        )
         work.append((b.row, p, None, need_hoso, need_progress))
 
-    def send(item: tuple[DossierRow, BuiltPayload | None, str | None, bool, bool]) -> tuple[str, str | None]:
+    def send(
+        item: tuple[DossierRow, BuiltPayload | None, str | None, bool, bool],
+    ) -> tuple[str, str | None]:
         row, p, problem, need_hoso, need_progress = item
         if p is None:
             return "invalid", problem
@@ -104,7 +122,7 @@ def process_batch(session: Session, client: PortalClient, rows: Sequence[Dossier
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = [pool.submit(send, item) for item in work]
         for item, fut in zip(work, futures, strict=True):
-            row, p, _problem, _h, _p = item
+            row, built, _problem, _h, _p = item
             try:
                 state, error = fut.result()
             except PortalError as exc:
@@ -119,17 +137,22 @@ def process_batch(session: Session, client: PortalClient, rows: Sequence[Dossier
                 continue
             led = ledger.get(row.code)
             if led is None:
-                led = PortalSyncRow(dossier_code=row.code, dossier_id=row.id, progress_count=0,
-                                    attempts=0, state="pending")
+                led = PortalSyncRow(
+                    dossier_code=row.code,
+                    dossier_id=row.id,
+                    progress_count=0,
+                    attempts=0,
+                    state="pending",
+                )
                 session.add(led)
                 ledger[row.code] = led
             led.attempts += 1
             led.sent_at = now
             if state == "acked":
-                assert p is not None
+                assert built is not None
                 led.state, led.acked_at, led.last_error = "acked", now, None
-                led.hoso_hash, led.progress_hash = p.hoso_hash, p.progress_hash
-                led.progress_count, led.portal_status = len(p.progress), p.status
+                led.hoso_hash, led.progress_hash = built.hoso_hash, built.progress_hash
+                led.progress_count, led.portal_status = len(built.progress), built.status
                 report.sent += 1
             else:
                 led.state, led.last_error = state, error
@@ -141,11 +164,20 @@ def _checkpoint(session: Session, name: str, *, reset: bool) -> PortalCheckpoint
     now = get_clock().now()
     cp = session.get(PortalCheckpoint, name, with_for_update=True)
     if cp is None or reset:
-        total = session.execute(select(func.count()).select_from(DossierRow).where(_eligible())).scalar_one()
+        total = session.execute(
+            select(func.count()).select_from(DossierRow).where(_eligible())
+        ).scalar_one()
         if cp is None:
             cp = PortalCheckpoint(name=name)
             session.add(cp)
-        cp.last_id, cp.total, cp.processed, cp.sent, cp.unchanged, cp.failed = 0, int(total), 0, 0, 0, 0
+        cp.last_id, cp.total, cp.processed, cp.sent, cp.unchanged, cp.failed = (
+            0,
+            int(total),
+            0,
+            0,
+            0,
+            0,
+        )
         cp.started_at, cp.updated_at, cp.finished_at = now, now, None
     return cp
 
@@ -173,18 +205,42 @@ def catch_up(
             cp = _checkpoint(s, name, reset=reset)
             if cp.finished_at is not None and not reset:
                 cp = _checkpoint(s, name, reset=True)
-            report = SyncReport(name, total=cp.total, processed=cp.processed, sent=cp.sent,
-                                unchanged=cp.unchanged, rejected=cp.failed, last_id=cp.last_id)
+            report = SyncReport(
+                name,
+                total=cp.total,
+                processed=cp.processed,
+                sent=cp.sent,
+                unchanged=cp.unchanged,
+                rejected=cp.failed,
+                last_id=cp.last_id,
+            )
         batches = 0
         while max_batches is None or batches < max_batches:
             with session_scope() as s:
-                rows = s.execute(select(DossierRow).where(DossierRow.id > report.last_id, _eligible())
-                                 .order_by(DossierRow.id).limit(size)).scalars().all()
-                cp = s.get(PortalCheckpoint, name, with_for_update=True)
-                assert cp is not None
-                outage = process_batch(s, client, rows, report, concurrency=settings.concurrency) if rows else None
+                rows = (
+                    s.execute(
+                        select(DossierRow)
+                        .where(DossierRow.id > report.last_id, _eligible())
+                        .order_by(DossierRow.id)
+                        .limit(size)
+                    )
+                    .scalars()
+                    .all()
+                )
+                batch_cp = s.get(PortalCheckpoint, name, with_for_update=True)
+                assert batch_cp is not None
+                cp = batch_cp
+                outage = (
+                    process_batch(s, client, rows, report, concurrency=settings.concurrency)
+                    if rows
+                    else None
+                )
                 cp.last_id, cp.processed, cp.sent = report.last_id, report.processed, report.sent
-                cp.unchanged, cp.failed, cp.updated_at = report.unchanged, report.rejected, get_clock().now()
+                cp.unchanged, cp.failed, cp.updated_at = (
+                    report.unchanged,
+                    report.rejected,
+                    get_clock().now(),
+                )
                 if not rows:
                     cp.finished_at = get_clock().now()
                     report.finished = True
@@ -204,19 +260,35 @@ def catch_up(
 
 def _changed_ids(session: Session, since: datetime | None) -> list[int]:
     if since is None:
-        return list(session.execute(select(DossierRow.id).where(_eligible()).order_by(DossierRow.id)).scalars())
-    touched = select(DossierRow.id).where(_eligible(), or_(
-        DossierRow.updated_at >= since,
-        DossierRow.id.in_(select(StepRow.dossier_id).where(or_(StepRow.started_at >= since,
-                                                               StepRow.finished_at >= since))),
-        DossierRow.id.in_(select(StatusHistory.dossier_id).where(StatusHistory.at >= since)),
-        DossierRow.id.in_(select(PortalSyncRow.dossier_id).where(PortalSyncRow.state != "acked")),
-    ))
+        return list(
+            session.execute(
+                select(DossierRow.id).where(_eligible()).order_by(DossierRow.id)
+            ).scalars()
+        )
+    touched = select(DossierRow.id).where(
+        _eligible(),
+        or_(
+            DossierRow.updated_at >= since,
+            DossierRow.id.in_(
+                select(StepRow.dossier_id).where(
+                    or_(StepRow.started_at >= since, StepRow.finished_at >= since)
+                )
+            ),
+            DossierRow.id.in_(select(StatusHistory.dossier_id).where(StatusHistory.at >= since)),
+            DossierRow.id.in_(
+                select(PortalSyncRow.dossier_id).where(PortalSyncRow.state != "acked")
+            ),
+        ),
+    )
     return sorted(set(session.execute(touched).scalars()))
 
 
-def sync_changed(*, client: PortalClient | None = None, batch_size: int | None = None,
-                 on_batch: Callable[[SyncReport], None] | None = None) -> SyncReport:
+def sync_changed(
+    *,
+    client: PortalClient | None = None,
+    batch_size: int | None = None,
+    on_batch: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
     """The hourly run: dossiers touched since the previous run (with a small overlap), and any
     the portal has not acknowledged; the watermark moves only when the run completes."""
     settings = PortalSettings()
@@ -233,8 +305,13 @@ def sync_changed(*, client: PortalClient | None = None, batch_size: int | None =
         report.total = len(ids)
         for chunk in _chunks(ids, size):
             with session_scope() as s:
-                rows = s.execute(select(DossierRow).where(DossierRow.id.in_(chunk))
-                                 .order_by(DossierRow.id)).scalars().all()
+                rows = (
+                    s.execute(
+                        select(DossierRow).where(DossierRow.id.in_(chunk)).order_by(DossierRow.id)
+                    )
+                    .scalars()
+                    .all()
+                )
                 outage = process_batch(s, client, rows, report, concurrency=settings.concurrency)
             if on_batch is not None:
                 on_batch(report)
@@ -244,8 +321,17 @@ def sync_changed(*, client: PortalClient | None = None, batch_size: int | None =
         with session_scope() as s:
             cp = s.get(PortalCheckpoint, HOURLY, with_for_update=True)
             if cp is None:
-                cp = PortalCheckpoint(name=HOURLY, last_id=0, total=0, processed=0, sent=0,
-                                      unchanged=0, failed=0, started_at=started, updated_at=started)
+                cp = PortalCheckpoint(
+                    name=HOURLY,
+                    last_id=0,
+                    total=0,
+                    processed=0,
+                    sent=0,
+                    unchanged=0,
+                    failed=0,
+                    started_at=started,
+                    updated_at=started,
+                )
                 s.add(cp)
             cp.total, cp.processed, cp.sent = report.total, report.processed, report.sent
             cp.unchanged, cp.failed = report.unchanged, report.rejected
@@ -259,14 +345,18 @@ def sync_changed(*, client: PortalClient | None = None, batch_size: int | None =
 
 def _chunks(ids: Sequence[int], size: int) -> Iterable[list[int]]:
     for i in range(0, len(ids), size):
-        yield list(ids[i:i + size])
+        yield list(ids[i : i + size])
 
 
 def sync_rate(session: Session, start: datetime, end: datetime) -> tuple[int, int]:
     """Indicator 1.4's numerator and denominator: acknowledged dossiers received in [start, end)."""
-    received = select(DossierRow.id).where(DossierRow.received_at >= start, DossierRow.received_at < end,
-                                           _eligible())
+    received = select(DossierRow.id).where(
+        DossierRow.received_at >= start, DossierRow.received_at < end, _eligible()
+    )
     total = session.execute(select(func.count()).select_from(received.subquery())).scalar_one()
-    synced = session.execute(select(func.count()).select_from(PortalSyncRow).where(
-        PortalSyncRow.state == "acked", PortalSyncRow.dossier_id.in_(received))).scalar_one()
+    synced = session.execute(
+        select(func.count())
+        .select_from(PortalSyncRow)
+        .where(PortalSyncRow.state == "acked", PortalSyncRow.dossier_id.in_(received))
+    ).scalar_one()
     return int(synced), int(total)

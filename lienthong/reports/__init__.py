@@ -1,1 +1,1 @@
-"""Operator commands of the accountability features (report, import-history, portal-sim, forms, sweep)."""
+"""Operator commands of the accountability features: report, import-history, portal-sim, forms."""

@@ -14,14 +14,27 @@ from lienthong.errors import LienThongError
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("report", help="on-time figures and the 766 index for a period; writes the HTML report")
-    p.add_argument("--from", dest="date_from", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
-    p.add_argument("--to", dest="date_to", required=True, type=date.fromisoformat, help="YYYY-MM-DD (inclusive)")
+    p = subparsers.add_parser(
+        "report", help="on-time figures and the 766 index for a period; writes the HTML report"
+    )
+    p.add_argument(
+        "--from", dest="date_from", required=True, type=date.fromisoformat, help="YYYY-MM-DD"
+    )
+    p.add_argument(
+        "--to",
+        dest="date_to",
+        required=True,
+        type=date.fromisoformat,
+        help="YYYY-MM-DD (inclusive)",
+    )
     p.add_argument("--agency", help="agency code, e.g. VPDKDD")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(handler=cmd_report)
 
-    p = subparsers.add_parser("import-history", help="load dossiers of the previous one-stop software (CSV) as read-only history")
+    p = subparsers.add_parser(
+        "import-history",
+        help="load dossiers of the previous one-stop software (CSV) as read-only history",
+    )
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_import_history)
 
@@ -31,8 +44,14 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=cmd_portal_sim)
 
     p = subparsers.add_parser("portal-sync", help="push changed dossiers to the national portal")
-    p.add_argument("--catch-up", action="store_true", help="walk the whole backlog, resuming from the checkpoint")
-    p.add_argument("--reset", action="store_true", help="with --catch-up: start from the first dossier")
+    p.add_argument(
+        "--catch-up",
+        action="store_true",
+        help="walk the whole backlog, resuming from the checkpoint",
+    )
+    p.add_argument(
+        "--reset", action="store_true", help="with --catch-up: start from the first dossier"
+    )
     p.add_argument("--batch-size", type=int)
     p.set_defaults(handler=cmd_portal_sync)
 
@@ -40,11 +59,17 @@ def register(subparsers: Any) -> None:
     fsub = p.add_subparsers(dest="forms_cmd", required=True)
     r = fsub.add_parser("render", help="render a dossier's forms under var/forms/<code>/")
     r.add_argument("code")
-    r.add_argument("--form", action="append", choices=["01", "02", "03", "04", "05"],
-                   help="form number (repeatable; default: every form the dossier has data for)")
+    r.add_argument(
+        "--form",
+        action="append",
+        choices=["01", "02", "03", "04", "05"],
+        help="form number (repeatable; default: every form the dossier has data for)",
+    )
     r.set_defaults(handler=cmd_forms_render)
 
-    p = subparsers.add_parser("sweep", help="one deadline sweep now (warnings, late marks, Form 04 drafts)")
+    p = subparsers.add_parser(
+        "sweep", help="one deadline sweep now (warnings, late marks, Form 04 drafts)"
+    )
     p.set_defaults(handler=cmd_sweep)
 
 
@@ -82,8 +107,10 @@ def cmd_import_history(args: argparse.Namespace) -> int:
         return _fail(exc)
     for bad in report.bad:
         print(f"dòng {bad.line}: {bad.reason}", file=sys.stderr)
-    print(f"{report.rows} dòng: {report.inserted} đã nhập, {report.unchanged} đã có (không đổi), "
-          f"{len(report.bad)} dòng lỗi bị bỏ qua")
+    print(
+        f"{report.rows} dòng: {report.inserted} đã nhập, {report.unchanged} đã có (không đổi), "
+        f"{len(report.bad)} dòng lỗi bị bỏ qua"
+    )
     return 1 if report.bad else 0
 
 
@@ -98,8 +125,11 @@ def cmd_portal_sync(args: argparse.Namespace) -> int:
     from lienthong.portal.sync import catch_up, sync_changed
 
     def show(r: Any) -> None:
-        print(f"  {r.processed}/{r.total or '?'} xử lý, {r.sent} đã gửi, {r.unchanged} không đổi, {r.rejected} bị từ chối",
-              file=sys.stderr)
+        print(
+            f"  {r.processed}/{r.total or '?'} xử lý, {r.sent} đã gửi, "
+            f"{r.unchanged} không đổi, {r.rejected} bị từ chối",
+            file=sys.stderr,
+        )
 
     try:
         if args.catch_up:
@@ -136,8 +166,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     report = sweep()
     sent = relay()
-    print(json.dumps({"open_dossiers": report.open_dossiers, "open_steps": report.open_steps,
-                      "warnings": len(report.warnings), "late_steps": len(report.late_steps),
-                      "late_dossiers": len(report.late_dossiers), "apology_drafts": len(report.apology_drafts),
-                      "notifications": sent}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "open_dossiers": report.open_dossiers,
+                "open_steps": report.open_steps,
+                "warnings": len(report.warnings),
+                "late_steps": len(report.late_steps),
+                "late_dossiers": len(report.late_dossiers),
+                "apology_drafts": len(report.apology_drafts),
+                "notifications": sent,
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0

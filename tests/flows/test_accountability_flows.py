@@ -24,11 +24,29 @@ def env(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     reset_settings()
     set_clock(FixedClock(datetime(2026, 3, 5, 10, 0)))
     with session_scope() as s:
-        make_dossier(s, "000.00.06.H56-260302-0001", received_at="2026-03-02T09:00", due_at="2026-03-06T17:00",
-                     steps=[{"key": "tham_dinh", "agency": "VPDKDD", "started_at": "2026-03-02T09:00",
-                             "due_at": "2026-03-04T17:00"}])
-        make_dossier(s, "000.00.06.H56-260302-0002", received_at="2026-03-02T09:00", due_at="2026-03-04T17:00",
-                     status=9, finished_at="2026-03-04T10:00", history=[(2, "2026-03-02T09:00"), (9, "2026-03-04T10:00")])
+        make_dossier(
+            s,
+            "000.00.06.H56-260302-0001",
+            received_at="2026-03-02T09:00",
+            due_at="2026-03-06T17:00",
+            steps=[
+                {
+                    "key": "tham_dinh",
+                    "agency": "VPDKDD",
+                    "started_at": "2026-03-02T09:00",
+                    "due_at": "2026-03-04T17:00",
+                }
+            ],
+        )
+        make_dossier(
+            s,
+            "000.00.06.H56-260302-0002",
+            received_at="2026-03-02T09:00",
+            due_at="2026-03-04T17:00",
+            status=9,
+            finished_at="2026-03-04T10:00",
+            history=[(2, "2026-03-02T09:00"), (9, "2026-03-04T10:00")],
+        )
     yield tmp_path
     set_clock(None)
 
@@ -71,4 +89,6 @@ def test_service_index_flow_writes_the_report_and_artifacts(env):
     assert Path(out["html"]).exists()
     import asyncio
 
-    assert {"service-index", "on-time-by-agency", "service-index-report"} <= asyncio.run(_artifact_keys())
+    assert {"service-index", "on-time-by-agency", "service-index-report"} <= asyncio.run(
+        _artifact_keys()
+    )

@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lienthong.clock import localize
-from lienthong.db.models import ComponentRow, DossierRow, HandOver, StatusHistory, StepRow, SupplementRow
+from lienthong.db.models import (
+    ComponentRow,
+    DossierRow,
+    HandOver,
+    StatusHistory,
+    StepRow,
+    SupplementRow,
+)
 
 PROCS = {
     "lien-thong-khai-sinh": ("2.002621", 3),
@@ -45,43 +52,104 @@ def make_dossier(
     pcode, days = PROCS[procedure_id]
     rec = t(received_at)
     row = DossierRow(
-        code=code, unit_id=code.split("-")[0], procedure_id=procedure_id, procedure_code=pcode,
-        procedure_version="test", time_limit_days=days, channel=channel, status=status,
-        received_at=rec, clock_started_at=t(clock_started_at) if clock_started_at else rec,
-        due_at=t(due_at) if due_at else None, finished_at=t(finished_at) if finished_at else None,
-        late=False, owner_citizen_id="001203004567", options=options or {},
-        payload=payload or {"applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678",
-                                          "address": "12 Lê Lợi, phường Hạc Thành, Thanh Hóa",
-                                          "citizen_id": "038203004567"},
-                            "procedure_code": pcode, "channel": channel,
-                            "received_at": rec.isoformat()},
-        deliveries=deliveries or {}, created_at=rec, updated_at=rec,
+        code=code,
+        unit_id=code.split("-")[0],
+        procedure_id=procedure_id,
+        procedure_code=pcode,
+        procedure_version="test",
+        time_limit_days=days,
+        channel=channel,
+        status=status,
+        received_at=rec,
+        clock_started_at=t(clock_started_at) if clock_started_at else rec,
+        due_at=t(due_at) if due_at else None,
+        finished_at=t(finished_at) if finished_at else None,
+        late=False,
+        owner_citizen_id="001203004567",
+        options=options or {},
+        payload=payload
+        or {
+            "applicant": {
+                "full_name": "Nguyễn Văn An",
+                "phone": "0912345678",
+                "address": "12 Lê Lợi, phường Hạc Thành, Thanh Hóa",
+                "citizen_id": "038203004567",
+            },
+            "procedure_code": pcode,
+            "channel": channel,
+            "received_at": rec.isoformat(),
+        },
+        deliveries=deliveries or {},
+        created_at=rec,
+        updated_at=rec,
     )
     session.add(row)
     session.flush()
     for st in steps or []:
-        session.add(StepRow(
-            ref=uuid.uuid4().hex, dossier_id=row.id, step_key=st["key"], agency=st["agency"],
-            action=st.get("action", st["key"]), kind=st.get("kind", "agency"),
-            time_limit_days=st.get("days", 1), status=st.get("status", "pending"),
-            started_at=t(st["started_at"]), due_at=t(st["due_at"]),
-            finished_at=t(st["finished_at"]) if st.get("finished_at") else None,
-            verdict=st.get("verdict"), late=st.get("verdict") == "late", outputs=st.get("outputs", {}),
-        ))
+        session.add(
+            StepRow(
+                ref=uuid.uuid4().hex,
+                dossier_id=row.id,
+                step_key=st["key"],
+                agency=st["agency"],
+                action=st.get("action", st["key"]),
+                kind=st.get("kind", "agency"),
+                time_limit_days=st.get("days", 1),
+                status=st.get("status", "pending"),
+                started_at=t(st["started_at"]),
+                due_at=t(st["due_at"]),
+                finished_at=t(st["finished_at"]) if st.get("finished_at") else None,
+                verdict=st.get("verdict"),
+                late=st.get("verdict") == "late",
+                outputs=st.get("outputs", {}),
+            )
+        )
     for c in components or []:
-        session.add(ComponentRow(dossier_id=row.id, code=c.get("code", "C"), name=c.get("name", "Giấy tờ"),
-                                 file_ref=c.get("file_ref"), vault_address=c.get("vault_address"),
-                                 paper=c.get("paper", False), digitized=c.get("digitized", False),
-                                 reused=c.get("reused", False),
-                                 from_national_vault=c.get("from_national_vault", False), meta={}))
+        session.add(
+            ComponentRow(
+                dossier_id=row.id,
+                code=c.get("code", "C"),
+                name=c.get("name", "Giấy tờ"),
+                file_ref=c.get("file_ref"),
+                vault_address=c.get("vault_address"),
+                paper=c.get("paper", False),
+                digitized=c.get("digitized", False),
+                reused=c.get("reused", False),
+                from_national_vault=c.get("from_national_vault", False),
+                meta={},
+            )
+        )
     for req, done in supplements or []:
-        session.add(SupplementRow(dossier_id=row.id, phase="processing", requested_at=t(req),
-                                  completed_at=t(done) if done else None, items=["Bản sao hợp đồng"]))
+        session.add(
+            SupplementRow(
+                dossier_id=row.id,
+                phase="processing",
+                requested_at=t(req),
+                completed_at=t(done) if done else None,
+                items=["Bản sao hợp đồng"],
+            )
+        )
     for status_to, at in history or []:
-        session.add(StatusHistory(dossier_id=row.id, from_status=None, to_status=status_to,
-                                  event="test", at=t(at), actor="test"))
+        session.add(
+            StatusHistory(
+                dossier_id=row.id,
+                from_status=None,
+                to_status=status_to,
+                event="test",
+                at=t(at),
+                actor="test",
+            )
+        )
     for ho in hand_overs or []:
-        session.add(HandOver(dossier_id=row.id, step_id=None, from_agency=ho["from"],
-                             to_agency=ho["to"], at=t(ho["at"]), verdict=ho.get("verdict")))
+        session.add(
+            HandOver(
+                dossier_id=row.id,
+                step_id=None,
+                from_agency=ho["from"],
+                to_agency=ho["to"],
+                at=t(ho["at"]),
+                verdict=ho.get("verdict"),
+            )
+        )
     session.flush()
     return row

@@ -1,4 +1,4 @@
-"""import-history: bad rows reported by line and skipped, good rows in one go, twice changes nothing."""
+"""import-history: bad rows reported by line and skipped, good rows at once, twice = no change."""
 
 from __future__ import annotations
 
@@ -14,14 +14,19 @@ from lienthong.portal.ledger import HistoryDossier
 
 pytestmark = pytest.mark.integration
 
-HEADER = "dossier_code,procedure_code,agency,received_at,due_at,finished_at,status,supplement_requests\n"
+HEADER = (
+    "dossier_code,procedure_code,agency,received_at,due_at,finished_at,status,supplement_requests\n"
+)
 GOOD = [
-    "000.00.06.H56-240105-0001,1.013831,VPDKDD,2024-01-05T09:00:00,2024-01-31 17:00,2024-01-30 10:00,10,0",
+    "000.00.06.H56-240105-0001,1.013831,VPDKDD,2024-01-05T09:00:00,"
+    "2024-01-31 17:00,2024-01-30 10:00,10,0",
     "000.00.06.H56-240105-0002,1.013831,THUE,05/01/2024 10:00,20240201170000,,4,1",
-    "000.00.06.H56-240106-0001,1.001193,UBND_XA,2024-01-06 08:00,2024-01-06 17:00,2024-01-06 15:00,9,0",
+    "000.00.06.H56-240106-0001,1.001193,UBND_XA,2024-01-06 08:00,"
+    "2024-01-06 17:00,2024-01-06 15:00,9,0",
 ]
 BAD = [
-    "000.00.06.H56-240107-0001,1.013831,VPDKDD,2024-01-07 09:00,2024-01-31 17:00,,9,0",  # 9 without end
+    # status 9 without an end time
+    "000.00.06.H56-240107-0001,1.013831,VPDKDD,2024-01-07 09:00,2024-01-31 17:00,,9,0",
     "not-a-code,1.013831,VPDKDD,2024-01-07 09:00,,,4,0",
     "000.00.06.H56-240107-0002,1.013831,VPDKDD,2024-13-40 09:00,,,4,0",
     "000.00.06.H56-240105-0001,1.013831,VPDKDD,2024-01-05 09:00,,,4,0",  # duplicate of line 2
@@ -64,8 +69,14 @@ def test_a_changed_row_for_an_imported_dossier_is_refused_not_overwritten(db, tm
     report = import_history(_file(tmp_path, [changed]))
     assert report.inserted == 0 and [b.line for b in report.bad] == [2]
     with session_scope() as s:
-        assert s.execute(select(HistoryDossier.supplement_requests)
-                         .where(HistoryDossier.code == "000.00.06.H56-240105-0001")).scalar_one() == 0
+        assert (
+            s.execute(
+                select(HistoryDossier.supplement_requests).where(
+                    HistoryDossier.code == "000.00.06.H56-240105-0001"
+                )
+            ).scalar_one()
+            == 0
+        )
 
 
 def test_history_rows_are_read_only_in_the_database(db, tmp_path):

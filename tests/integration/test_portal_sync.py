@@ -1,4 +1,4 @@
-"""Portal sync against the simulator over HTTP: already-exists, throttling, a failure midway, resume."""
+"""Portal sync against the simulator over HTTP: already-exists, throttling, outage, resume."""
 
 from __future__ import annotations
 
@@ -44,9 +44,14 @@ def _configure(sim: RunningSimulator, **cfg: object) -> None:
 def _dossiers(n: int) -> None:
     with session_scope() as s:
         for i in range(1, n + 1):
-            make_dossier(s, f"000.00.06.H56-260302-{i:04d}", received_at="2026-03-02T09:00",
-                         due_at="2026-03-26T17:00", status=4 if i % 3 else 9,
-                         finished_at=None if i % 3 else "2026-03-20T10:00")
+            make_dossier(
+                s,
+                f"000.00.06.H56-260302-{i:04d}",
+                received_at="2026-03-02T09:00",
+                due_at="2026-03-26T17:00",
+                status=4 if i % 3 else 9,
+                finished_at=None if i % 3 else "2026-03-20T10:00",
+            )
 
 
 def test_catch_up_stopped_by_an_outage_resumes_where_it_stopped_and_sends_each_dossier_once(sim):
@@ -57,15 +62,18 @@ def test_catch_up_stopped_by_an_outage_resumes_where_it_stopped_and_sends_each_d
     with session_scope() as s:
         cp = s.get(PortalCheckpoint, "catch-up")
         assert cp is not None and cp.processed == 7 and cp.finished_at is None and cp.total == 25
-        acked = s.execute(select(PortalSyncRow).where(PortalSyncRow.state == "acked")).scalars().all()
+        acked = (
+            s.execute(select(PortalSyncRow).where(PortalSyncRow.state == "acked")).scalars().all()
+        )
         assert len(acked) == 7
     _configure(sim, fail_after=None)
     report = catch_up(batch_size=4)
     assert report.finished and report.processed == 25 and report.sent == 25
     stats = httpx.get(f"{sim.url}/_sim/stats").json()
     assert stats["dossiers"] == 25 and stats["creates"] == 25 and stats["max_creates_per_code"] == 1
-    looked = httpx.get(f"{sim.url}/api/hoso/000.00.06.H56-260302-0003",
-                       headers={"Authorization": "Bearer x"})
+    looked = httpx.get(
+        f"{sim.url}/api/hoso/000.00.06.H56-260302-0003", headers={"Authorization": "Bearer x"}
+    )
     assert looked.status_code == 200 and looked.json()["data"]["TrangThaiHoSo"] == 9
 
 
@@ -85,8 +93,15 @@ def test_a_rerun_sends_only_what_changed(sim):
 def test_already_existing_dossier_on_the_portal_is_updated_not_duplicated(sim):
     _dossiers(2)
     with PortalClient(PortalSettings(url=sim.url)) as client:
-        client.push_dossier({"MaHoSo": "000.00.06.H56-260302-0001", "MaTTHC": "1.013831", "KenhThucHien": 1,
-                             "NgayTiepNhan": "20260302090000", "TrangThaiHoSo": 2})
+        client.push_dossier(
+            {
+                "MaHoSo": "000.00.06.H56-260302-0001",
+                "MaTTHC": "1.013831",
+                "KenhThucHien": 1,
+                "NgayTiepNhan": "20260302090000",
+                "TrangThaiHoSo": 2,
+            }
+        )
     report = sync_changed()
     assert report.sent == 2
     stats = httpx.get(f"{sim.url}/_sim/stats").json()
@@ -110,7 +125,9 @@ def test_invalid_content_is_recorded_as_rejected_and_does_not_block_the_backlog(
     assert (report.sent, report.rejected, report.finished) == (2, 1, True)
     with session_scope() as s:
         led = s.get(PortalSyncRow, "000.00.06.H56-260302-0001")
-        assert led is not None and led.state == "rejected" and "NgayHenTra" in (led.last_error or "")
+        assert (
+            led is not None and led.state == "rejected" and "NgayHenTra" in (led.last_error or "")
+        )
         assert sync_rate(s, t("2026-03-01T00:00"), t("2026-04-01T00:00")) == (2, 3)
 
 

@@ -1,4 +1,4 @@
-"""The deadline sweep on a fixed clock: warnings, the D-1 apology draft (once), lateness attribution."""
+"""The deadline sweep on a fixed clock: warnings, the D-1 apology draft (once), lateness."""
 
 from __future__ import annotations
 
@@ -36,9 +36,21 @@ def env(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fi
 
 def _land_dossier(code: str = CODE) -> None:
     with session_scope() as s:
-        make_dossier(s, code, received_at="2026-03-02T09:00", due_at="2026-03-06T17:00",
-                     steps=[{"key": "tham_dinh", "agency": "VPDKDD", "started_at": "2026-03-02T09:00",
-                             "due_at": "2026-03-04T17:00", "action": "Kiểm tra hồ sơ"}])
+        make_dossier(
+            s,
+            code,
+            received_at="2026-03-02T09:00",
+            due_at="2026-03-06T17:00",
+            steps=[
+                {
+                    "key": "tham_dinh",
+                    "agency": "VPDKDD",
+                    "started_at": "2026-03-02T09:00",
+                    "due_at": "2026-03-04T17:00",
+                    "action": "Kiểm tra hồ sơ",
+                }
+            ],
+        )
 
 
 def _sink(tmp: Path) -> list[dict[str, object]]:
@@ -55,7 +67,9 @@ def test_agency_is_warned_once_when_less_than_a_quarter_of_its_step_time_is_left
     assert report.warnings == [(CODE, "step:tham_dinh", "VPDKDD")]
     assert sweep().warnings == []  # a second pass warns nobody again
     messages = _sink(tmp_path)
-    assert [(m["audience"], m["to"], m["kind"]) for m in messages] == [("agency", "VPDKDD", "warning")]
+    assert [(m["audience"], m["to"], m["kind"]) for m in messages] == [
+        ("agency", "VPDKDD", "warning")
+    ]
     text = str(messages[0]["text"])
     assert CODE in text and "sắp đến hạn" in text and "Nguyễn" not in text
     with session_scope() as s:
@@ -83,18 +97,47 @@ def test_apology_draft_is_prepared_at_d_minus_1_only_and_only_once(env, tmp_path
 
 def test_no_apology_draft_for_a_dossier_on_track_at_d_minus_1(env):
     with session_scope() as s:
-        make_dossier(s, CODE, received_at="2026-03-02T09:00", due_at="2026-03-06T17:00",
-                     steps=[{"key": "cap_giay", "agency": "VPDKDD", "started_at": "2026-03-02T09:00",
-                             "due_at": "2026-03-06T17:00"},
-                            {"key": "tham_dinh", "agency": "VPDKDD", "started_at": "2026-03-02T09:00",
-                             "due_at": "2026-03-03T17:00", "status": "done",
-                             "finished_at": "2026-03-03T10:00", "verdict": "on_time"},
-                            {"key": "xac_dinh_thue", "agency": "THUE", "started_at": "2026-03-03T10:00",
-                             "due_at": "2026-03-04T17:00", "status": "done",
-                             "finished_at": "2026-03-04T10:00", "verdict": "on_time"},
-                            {"key": "nop_thue", "agency": "THUE", "kind": "payment",
-                             "started_at": "2026-03-04T10:00", "due_at": "2026-03-04T17:00",
-                             "status": "done", "finished_at": "2026-03-04T11:00"}])
+        make_dossier(
+            s,
+            CODE,
+            received_at="2026-03-02T09:00",
+            due_at="2026-03-06T17:00",
+            steps=[
+                {
+                    "key": "cap_giay",
+                    "agency": "VPDKDD",
+                    "started_at": "2026-03-02T09:00",
+                    "due_at": "2026-03-06T17:00",
+                },
+                {
+                    "key": "tham_dinh",
+                    "agency": "VPDKDD",
+                    "started_at": "2026-03-02T09:00",
+                    "due_at": "2026-03-03T17:00",
+                    "status": "done",
+                    "finished_at": "2026-03-03T10:00",
+                    "verdict": "on_time",
+                },
+                {
+                    "key": "xac_dinh_thue",
+                    "agency": "THUE",
+                    "started_at": "2026-03-03T10:00",
+                    "due_at": "2026-03-04T17:00",
+                    "status": "done",
+                    "finished_at": "2026-03-04T10:00",
+                    "verdict": "on_time",
+                },
+                {
+                    "key": "nop_thue",
+                    "agency": "THUE",
+                    "kind": "payment",
+                    "started_at": "2026-03-04T10:00",
+                    "due_at": "2026-03-04T17:00",
+                    "status": "done",
+                    "finished_at": "2026-03-04T11:00",
+                },
+            ],
+        )
     env.set(datetime(2026, 3, 5, 10, 0))
     assert sweep().apology_drafts == []
 
@@ -104,8 +147,9 @@ def test_approved_apology_moves_the_appointment_and_tells_the_citizen(env, tmp_p
     env.set(datetime(2026, 3, 5, 10, 0))
     sweep()
     env.set(datetime(2026, 3, 5, 11, 0))
-    decision = approve_apology(CODE, approved=True, approver="lanh-dao-vpdkdd",
-                               new_due=datetime(2026, 3, 11, 17, 0))
+    decision = approve_apology(
+        CODE, approved=True, approver="lanh-dao-vpdkdd", new_due=datetime(2026, 3, 11, 17, 0)
+    )
     assert decision.approved and decision.within_legal_time
     with session_scope() as s:
         assert s.execute(select(DossierRow.due_at)).scalar_one() == t("2026-03-11T17:00")
@@ -132,40 +176,105 @@ def test_rejected_draft_is_not_prepared_again(env):
 
 def test_lateness_is_attributed_to_the_agency_whose_step_overran(env):
     with session_scope() as s:
-        make_dossier(s, CODE, received_at="2026-03-02T09:00", due_at="2026-03-06T17:00", status=9,
-                     finished_at="2026-03-09T10:00",
-                     steps=[{"key": "tham_dinh", "agency": "VPDKDD", "started_at": "2026-03-02T09:00",
-                             "due_at": "2026-03-03T17:00", "status": "done",
-                             "finished_at": "2026-03-03T10:00", "verdict": "early"},
-                            {"key": "xac_dinh_thue", "agency": "THUE", "started_at": "2026-03-03T10:00",
-                             "due_at": "2026-03-04T17:00", "status": "done",
-                             "finished_at": "2026-03-06T16:00", "verdict": "late"},
-                            {"key": "cap_giay", "agency": "VPDKDD", "started_at": "2026-03-06T16:00",
-                             "due_at": "2026-03-09T17:00", "status": "done",
-                             "finished_at": "2026-03-09T10:00", "verdict": "on_time"}])
+        make_dossier(
+            s,
+            CODE,
+            received_at="2026-03-02T09:00",
+            due_at="2026-03-06T17:00",
+            status=9,
+            finished_at="2026-03-09T10:00",
+            steps=[
+                {
+                    "key": "tham_dinh",
+                    "agency": "VPDKDD",
+                    "started_at": "2026-03-02T09:00",
+                    "due_at": "2026-03-03T17:00",
+                    "status": "done",
+                    "finished_at": "2026-03-03T10:00",
+                    "verdict": "early",
+                },
+                {
+                    "key": "xac_dinh_thue",
+                    "agency": "THUE",
+                    "started_at": "2026-03-03T10:00",
+                    "due_at": "2026-03-04T17:00",
+                    "status": "done",
+                    "finished_at": "2026-03-06T16:00",
+                    "verdict": "late",
+                },
+                {
+                    "key": "cap_giay",
+                    "agency": "VPDKDD",
+                    "started_at": "2026-03-06T16:00",
+                    "due_at": "2026-03-09T17:00",
+                    "status": "done",
+                    "finished_at": "2026-03-09T10:00",
+                    "verdict": "on_time",
+                },
+            ],
+        )
         # Open, past its deadline, the police step still running past its own limit.
-        make_dossier(s, "000.00.06.H56-260302-0002", procedure_id="lien-thong-khai-sinh",
-                     received_at="2026-03-02T09:00", due_at="2026-03-05T17:00",
-                     steps=[{"key": "thuong_tru", "agency": "CONG_AN_XA", "started_at": "2026-03-02T11:00",
-                             "due_at": "2026-03-05T17:00"}])
+        make_dossier(
+            s,
+            "000.00.06.H56-260302-0002",
+            procedure_id="lien-thong-khai-sinh",
+            received_at="2026-03-02T09:00",
+            due_at="2026-03-05T17:00",
+            steps=[
+                {
+                    "key": "thuong_tru",
+                    "agency": "CONG_AN_XA",
+                    "started_at": "2026-03-02T11:00",
+                    "due_at": "2026-03-05T17:00",
+                }
+            ],
+        )
         # Late, but every step kept its own limit: the time was lost between steps.
-        make_dossier(s, "000.00.06.H56-260302-0003", received_at="2026-03-02T09:00",
-                     due_at="2026-03-04T17:00", status=10, finished_at="2026-03-05T09:00",
-                     steps=[{"key": "tham_dinh", "agency": "VPDKDD", "started_at": "2026-03-02T09:00",
-                             "due_at": "2026-03-03T17:00", "status": "done",
-                             "finished_at": "2026-03-03T10:00", "verdict": "early"}])
+        make_dossier(
+            s,
+            "000.00.06.H56-260302-0003",
+            received_at="2026-03-02T09:00",
+            due_at="2026-03-04T17:00",
+            status=10,
+            finished_at="2026-03-05T09:00",
+            steps=[
+                {
+                    "key": "tham_dinh",
+                    "agency": "VPDKDD",
+                    "started_at": "2026-03-02T09:00",
+                    "due_at": "2026-03-03T17:00",
+                    "status": "done",
+                    "finished_at": "2026-03-03T10:00",
+                    "verdict": "early",
+                }
+            ],
+        )
     env.set(datetime(2026, 3, 9, 12, 0))
     report = sweep()
     assert report.late_dossiers == ["000.00.06.H56-260302-0002"]
     assert report.attributions == {"THUE": 1, "CONG_AN_XA": 1, "MOT_CUA": 1}
     with session_scope() as s:
-        rows = {(r.dossier_code[-4:], r.agency, r.primary) for r in s.execute(select(LatenessRow)).scalars()}
-        assert rows == {("0001", "THUE", True), ("0002", "CONG_AN_XA", True), ("0003", "MOT_CUA", True)}
+        rows = {
+            (r.dossier_code[-4:], r.agency, r.primary)
+            for r in s.execute(select(LatenessRow)).scalars()
+        }
+        assert rows == {
+            ("0001", "THUE", True),
+            ("0002", "CONG_AN_XA", True),
+            ("0003", "MOT_CUA", True),
+        }
         thue = s.execute(select(LatenessRow).where(LatenessRow.agency == "THUE")).scalar_one()
-        assert thue.overrun_seconds == pytest.approx((9.5 + 8.5) * 3600)  # 05/3 all day + 06/3 07:30-16:00
+        assert thue.overrun_seconds == pytest.approx(
+            (9.5 + 8.5) * 3600
+        )  # 05/3 all day + 06/3 07:30-16:00
         assert all(s.execute(select(DossierRow.late)).scalars())
         assert s.execute(select(StepRow.late).where(StepRow.agency == "CONG_AN_XA")).scalar_one()
     assert sweep().late_dossiers == []  # marks are made once
     with session_scope() as s:
-        assert s.execute(select(SweepEvent).where(SweepEvent.kind == "late",
-                                                  SweepEvent.subject == "dossier")).scalars().all()
+        assert (
+            s.execute(
+                select(SweepEvent).where(SweepEvent.kind == "late", SweepEvent.subject == "dossier")
+            )
+            .scalars()
+            .all()
+        )

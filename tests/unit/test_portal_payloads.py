@@ -1,4 +1,4 @@
-"""National-portal payloads: faithful status codes, portal dates, honest reuse/digitization flags."""
+"""National-portal payloads: faithful statuses, portal dates, honest reuse/digitization flags."""
 
 from __future__ import annotations
 
@@ -7,8 +7,22 @@ from datetime import datetime
 import pytest
 
 from lienthong.clock import localize
-from lienthong.db.models import ComponentRow, DossierRow, ReappointmentRow, StatusHistory, StepRow, SupplementRow
-from lienthong.portal.payloads import DossierBundle, PortalPayloadError, build, build_hoso, build_progress, portal_status
+from lienthong.db.models import (
+    ComponentRow,
+    DossierRow,
+    ReappointmentRow,
+    StatusHistory,
+    StepRow,
+    SupplementRow,
+)
+from lienthong.portal.payloads import (
+    DossierBundle,
+    PortalPayloadError,
+    build,
+    build_hoso,
+    build_progress,
+    portal_status,
+)
 
 
 def t(s: str) -> datetime:
@@ -17,14 +31,34 @@ def t(s: str) -> datetime:
 
 def bundle(status: int = 4, finished: str | None = None, **extra) -> DossierBundle:
     row = DossierRow(
-        id=1, code="000.00.06.H56-260302-0001", unit_id="000.00.06.H56", procedure_id="chuyen-nhuong-dat",
-        procedure_code="1.013831", procedure_version="2025-07-01", time_limit_days=18, channel="online",
-        status=status, received_at=t("2026-03-02T09:05:07"), clock_started_at=t("2026-03-02T09:05:07"),
-        due_at=t("2026-03-26T17:00"), finished_at=t(finished) if finished else None, late=False,
-        owner_citizen_id="038203004567", options={}, deliveries={}, reason=None,
-        payload={"applicant": {"full_name": "Phạm Minh Châu", "phone": "0912345678", "email": "chau@example.vn"},
-                 "transferee": {"full_name": "Đỗ Thị Hằng"}},
-        created_at=t("2026-03-02T09:05:07"), updated_at=t("2026-03-02T09:05:07"),
+        id=1,
+        code="000.00.06.H56-260302-0001",
+        unit_id="000.00.06.H56",
+        procedure_id="chuyen-nhuong-dat",
+        procedure_code="1.013831",
+        procedure_version="2025-07-01",
+        time_limit_days=18,
+        channel="online",
+        status=status,
+        received_at=t("2026-03-02T09:05:07"),
+        clock_started_at=t("2026-03-02T09:05:07"),
+        due_at=t("2026-03-26T17:00"),
+        finished_at=t(finished) if finished else None,
+        late=False,
+        owner_citizen_id="038203004567",
+        options={},
+        deliveries={},
+        reason=None,
+        payload={
+            "applicant": {
+                "full_name": "Phạm Minh Châu",
+                "phone": "0912345678",
+                "email": "chau@example.vn",
+            },
+            "transferee": {"full_name": "Đỗ Thị Hằng"},
+        },
+        created_at=t("2026-03-02T09:05:07"),
+        updated_at=t("2026-03-02T09:05:07"),
     )
     return DossierBundle(row, **extra)
 
@@ -65,15 +99,48 @@ def test_refusal_carries_the_refusal_date():
 
 
 def test_reuse_and_digitization_flags_follow_the_component_rows():
-    comps = [ComponentRow(id=11, code="GCN", name="Giấy chứng nhận", reused=True, from_national_vault=True,
-                          digitized=False, vault_address="vault://KQ.G17.000081/abc", meta={"result_code": "KQ.G17.000081"}),
-             ComponentRow(id=12, code="HDCN", name="Hợp đồng", reused=False, from_national_vault=False,
-                          digitized=True, file_ref="scan/hdcn.pdf", meta={}),
-             ComponentRow(id=13, code="DDK", name="Đơn", reused=False, from_national_vault=False,
-                          digitized=False, file_ref=None, meta={})]
+    comps = [
+        ComponentRow(
+            id=11,
+            code="GCN",
+            name="Giấy chứng nhận",
+            reused=True,
+            from_national_vault=True,
+            digitized=False,
+            vault_address="vault://KQ.G17.000081/abc",
+            meta={"result_code": "KQ.G17.000081"},
+        ),
+        ComponentRow(
+            id=12,
+            code="HDCN",
+            name="Hợp đồng",
+            reused=False,
+            from_national_vault=False,
+            digitized=True,
+            file_ref="scan/hdcn.pdf",
+            meta={},
+        ),
+        ComponentRow(
+            id=13,
+            code="DDK",
+            name="Đơn",
+            reused=False,
+            from_national_vault=False,
+            digitized=False,
+            file_ref=None,
+            meta={},
+        ),
+    ]
     hoso = build_hoso(bundle(4, components=comps))
-    flags = {d["MaThanhPhanHoSo"]: (d["DuocSoHoa"], d["DuocTaiSuDung"], d["DuocLayTuKhoDMQG"], d["MaKetQuaThayThe"])
-             for d in hoso["TaiLieuNop"]}
+    flags = {
+        d["MaThanhPhanHoSo"]: (
+            d["DuocSoHoa"],
+            d["DuocTaiSuDung"],
+            d["DuocLayTuKhoDMQG"],
+            d["MaKetQuaThayThe"],
+        )
+        for d in hoso["TaiLieuNop"]
+    }
     assert flags == {"GCN": (0, 1, 1, "KQ.G17.000081"), "HDCN": (1, 0, 0, ""), "DDK": (0, 0, 0, "")}
     assert hoso["HoSoCoThanhPhanSoHoa"] == 1
     assert build_hoso(bundle(4, components=comps[2:]))["HoSoCoThanhPhanSoHoa"] == 0
@@ -89,11 +156,23 @@ def test_owner_identity_type_and_the_placeholder_is_never_sent():
 
 
 def test_reappointment_keeps_both_appointment_dates_on_the_supplement_record():
-    sup = SupplementRow(id=1, dossier_id=1, phase="processing", requested_at=t("2026-03-03T10:00"),
-                        completed_at=t("2026-03-04T10:00"), items=["Bản sao hợp đồng"])
-    re_row = ReappointmentRow(dossier_id=1, original_due=t("2026-03-26T17:00"), new_due=t("2026-03-30T17:00"),
-                              reason="x", recorded_at=t("2026-03-25T09:00"), agency="THUE",
-                              approved_at=t("2026-03-25T10:00"))
+    sup = SupplementRow(
+        id=1,
+        dossier_id=1,
+        phase="processing",
+        requested_at=t("2026-03-03T10:00"),
+        completed_at=t("2026-03-04T10:00"),
+        items=["Bản sao hợp đồng"],
+    )
+    re_row = ReappointmentRow(
+        dossier_id=1,
+        original_due=t("2026-03-26T17:00"),
+        new_due=t("2026-03-30T17:00"),
+        reason="x",
+        recorded_at=t("2026-03-25T09:00"),
+        agency="THUE",
+        approved_at=t("2026-03-25T10:00"),
+    )
     hoso = build_hoso(bundle(4, supplements=[sup], reappointment=re_row))
     rec = hoso["DanhSachHoSoBoSung"][0]
     assert (rec["NgayHenTraTruoc"], rec["NgayHenTraMoi"]) == ("20260326170000", "20260330170000")
@@ -101,15 +180,31 @@ def test_reappointment_keeps_both_appointment_dates_on_the_supplement_record():
 
 
 def test_progress_records_follow_history_and_steps_in_time_order_with_faithful_statuses():
-    history = [StatusHistory(to_status=1, at=t("2026-03-02T09:05"), actor="online", event="submit"),
-               StatusHistory(to_status=2, at=t("2026-03-02T09:05:07"), actor="MOT_CUA", event="receive"),
-               StatusHistory(to_status=4, at=t("2026-03-02T09:06"), actor="MOT_CUA", event="start_processing"),
-               StatusHistory(to_status=6, at=t("2026-03-06T10:00"), actor="THUE", event="request_payment"),
-               StatusHistory(to_status=4, at=t("2026-03-09T10:00"), actor="THUE", event="payment_received"),
-               StatusHistory(to_status=9, at=t("2026-03-20T16:30"), actor="MOT_CUA", event="resolve")]
-    steps = [StepRow(step_key="tham_dinh", agency="VPDKDD", action="Kiểm tra hồ sơ", kind="agency",
-                     started_at=t("2026-03-02T09:06"), due_at=t("2026-03-09T17:00"),
-                     finished_at=t("2026-03-05T11:00"), verdict="early", status="done")]
+    history = [
+        StatusHistory(to_status=1, at=t("2026-03-02T09:05"), actor="online", event="submit"),
+        StatusHistory(to_status=2, at=t("2026-03-02T09:05:07"), actor="MOT_CUA", event="receive"),
+        StatusHistory(
+            to_status=4, at=t("2026-03-02T09:06"), actor="MOT_CUA", event="start_processing"
+        ),
+        StatusHistory(to_status=6, at=t("2026-03-06T10:00"), actor="THUE", event="request_payment"),
+        StatusHistory(
+            to_status=4, at=t("2026-03-09T10:00"), actor="THUE", event="payment_received"
+        ),
+        StatusHistory(to_status=9, at=t("2026-03-20T16:30"), actor="MOT_CUA", event="resolve"),
+    ]
+    steps = [
+        StepRow(
+            step_key="tham_dinh",
+            agency="VPDKDD",
+            action="Kiểm tra hồ sơ",
+            kind="agency",
+            started_at=t("2026-03-02T09:06"),
+            due_at=t("2026-03-09T17:00"),
+            finished_at=t("2026-03-05T11:00"),
+            verdict="early",
+            status="done",
+        )
+    ]
     records = build_progress(bundle(9, finished="2026-03-20T16:30", history=history, steps=steps))
     assert [r["TrangThai"] for r in records] == [2, 4, 4, 4, 6, 4, 9]
     assert records[0]["NoiDungXuLy"] == "Tiếp nhận hồ sơ"

@@ -111,7 +111,8 @@ def upgrade() -> None:
         for action in ("UPDATE", "DELETE"):
             op.execute(
                 f"CREATE TRIGGER history_dossiers_no_{action.lower()} BEFORE {action} "
-                "ON history_dossiers BEGIN SELECT RAISE(ABORT, 'history_dossiers is read-only'); END;"
+                "ON history_dossiers BEGIN "
+                "SELECT RAISE(ABORT, 'history_dossiers is read-only'); END;"
             )
 
 
@@ -122,5 +123,11 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS history_dossiers_no_update")
         op.execute("DROP TRIGGER IF EXISTS history_dossiers_no_delete")
-    for table in ("history_dossiers", "lateness", "sweep_events", "portal_checkpoints", "portal_sync"):
+    for table in (
+        "history_dossiers",
+        "lateness",
+        "sweep_events",
+        "portal_checkpoints",
+        "portal_sync",
+    ):
         op.drop_table(table)
