@@ -261,7 +261,7 @@ def _copy_rows(url: str, rows: int) -> list[str]:
 
 
 def bench_lookups(url: str, rows: int, lookups: int) -> None:
-    from lienthong.vault.reads import find_results
+    from lienthong.vault.reads import reusable_addresses
 
     sample = _copy_rows(url, rows)
     rng = random.Random(3)
@@ -273,12 +273,9 @@ def bench_lookups(url: str, rows: int, lookups: int) -> None:
     # One session for all look-ups, as a long-lived intake service holds one.
     with Session(get_engine(url)) as session:
         for owner, code in picks[:50]:
-            find_results(owner, code, valid_only=True, session=session)
+            reusable_addresses(owner, code, session=session)
         t0 = time.perf_counter()
-        found = sum(
-            len(find_results(owner, code, valid_only=True, session=session))
-            for owner, code in picks
-        )
+        found = sum(len(reusable_addresses(owner, code, session=session)) for owner, code in picks)
     rate = lookups / (time.perf_counter() - t0)
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain) as conn:

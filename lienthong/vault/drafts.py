@@ -118,6 +118,8 @@ def step_drafts(session: Session, dossier_code: str, step_key: str) -> list[Resu
             f"{dossier_code}: no step {step_key}",
             message_vi=f"Hồ sơ {dossier_code} không có bước {step_key}.",
         )
+    if step.status in ("refused", "failed"):
+        return []  # a refused or failed step issued no result
     if step.status != "done":
         raise VaultError(
             f"{dossier_code}: step {step_key} is {step.status}, not done",

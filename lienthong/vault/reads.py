@@ -141,6 +141,34 @@ def find_results(
         return list(s.execute(q).scalars())
 
 
+def reusable_addresses(
+    owner_citizen_id: str,
+    result_code: str,
+    *,
+    on: date | None = None,
+    session: Session | None = None,
+    session_url: str | None = None,
+) -> list[str]:
+    """The index look-up of once-only reuse: addresses of the owner's reusable results of a code,
+    newest first (only the address column, served by the owner/code/status index)."""
+    day = on or get_clock().now().date()
+    q = (
+        select(VaultResult.address)
+        .where(
+            VaultResult.owner_citizen_id == owner_citizen_id,
+            VaultResult.result_code == result_code,
+            VaultResult.status == "valid",
+            VaultResult.needs_reissue.is_(False),
+            or_(VaultResult.valid_until.is_(None), VaultResult.valid_until >= day),
+        )
+        .order_by(VaultResult.issued_on.desc(), VaultResult.id.desc())
+    )
+    if session is not None:
+        return list(session.execute(q).scalars())
+    with session_scope(session_url) as s:
+        return list(s.execute(q).scalars())
+
+
 def get_result(
     address: str,
     *,
@@ -315,9 +343,11 @@ def reuse_result(
 ) -> Reuse | None:
     """Once-only (chỉ cung cấp thông tin một lần): the owner's newest valid result of this code, if
     it verifies; the read is logged and chained with its legal basis. None: ask the citizen."""
-    for row in find_results(
-        owner_citizen_id, result_code, valid_only=True, session_url=session_url
-    ):
+    for address in reusable_addresses(owner_citizen_id, result_code, session_url=session_url):
+        with session_scope(session_url) as s:
+            row = s.scalar(select(VaultResult).where(VaultResult.address == address))
+        if row is None:
+            continue
         found = _try_reuse(
             row,
             agency=agency,
