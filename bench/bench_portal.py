@@ -32,6 +32,7 @@ import psycopg
 
 from bench.common import line, machine, scratch_database
 
+NULL = "\\N"  # COPY's NULL
 AGENCY_STEPS = [("tham_dinh", "VPDKDD"), ("xac_dinh_thue", "THUE")]
 
 
@@ -80,11 +81,12 @@ def load(url: str, n: int) -> float:
             step_id += 1
             done = t + timedelta(days=rng.randrange(1, 8))
             ok = finished is not None
+            step_due = t + timedelta(days=5)
             steps.write(
                 f"{step_id}\tr{step_id}\t{i}\t{key}\t{agency}\t{key}\tagency\t5\t"
-                f"{'done' if ok else 'pending'}\t{t.isoformat()}\t{(t + timedelta(days=5)).isoformat()}\t"
-                f"{done.isoformat() if ok else chr(92) + 'N'}\t"
-                f"{('late' if done > t + timedelta(days=5) else 'on_time') if ok else chr(92) + 'N'}\t"
+                f"{'done' if ok else 'pending'}\t{t.isoformat()}\t{step_due.isoformat()}\t"
+                f"{done.isoformat() if ok else NULL}\t"
+                f"{('late' if done > step_due else 'on_time') if ok else NULL}\t"
                 f"f\t\\N\t\\N\t0\t{{}}\t\\N\n"
             )
             t = done
@@ -96,9 +98,10 @@ def load(url: str, n: int) -> float:
         for table, cols, buf in [
             (
                 "dossiers",
-                "id, code, unit_id, procedure_id, procedure_code, procedure_version, time_limit_days, "
-                "channel, status, received_at, clock_started_at, clock_paused_at, due_at, finished_at, delivered_at, "
-                "late, reason, owner_citizen_id, options, payload, deliveries, created_at, updated_at",
+                "id, code, unit_id, procedure_id, procedure_code, procedure_version, "
+                "time_limit_days, channel, status, received_at, clock_started_at, "
+                "clock_paused_at, due_at, finished_at, delivered_at, late, reason, "
+                "owner_citizen_id, options, payload, deliveries, created_at, updated_at",
                 dossiers,
             ),
             (
@@ -109,8 +112,9 @@ def load(url: str, n: int) -> float:
             ),
             (
                 "steps",
-                "id, ref, dossier_id, step_key, agency, action, kind, time_limit_days, status, started_at, "
-                "due_at, finished_at, verdict, late, warned_at, ticket, attempts, outputs, error",
+                "id, ref, dossier_id, step_key, agency, action, kind, time_limit_days, status, "
+                "started_at, due_at, finished_at, verdict, late, warned_at, ticket, attempts, "
+                "outputs, error",
                 steps,
             ),
             (
