@@ -33,6 +33,12 @@ import psycopg
 from bench.common import line, machine, scratch_database
 
 NULL = "\\N"  # COPY's NULL
+DOSSIER_COLS = (
+    "id, code, unit_id, procedure_id, procedure_code, procedure_version, "
+    "time_limit_days, channel, status, received_at, clock_started_at, "
+    "clock_paused_at, due_at, finished_at, delivered_at, late, reason, "
+    "owner_citizen_id, options, payload, deliveries, created_at, updated_at"
+)
 AGENCY_STEPS = [("tham_dinh", "VPDKDD"), ("xac_dinh_thue", "THUE")]
 
 
@@ -95,13 +101,23 @@ def load(url: str, n: int) -> float:
         if finished:
             hist.write(f"{i}\t4\t9\tresolve\t{finished.isoformat()}\tMOT_CUA\t\\N\n")
     with psycopg.connect(_pg(url)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'dossiers' "
+            "AND column_name = 'uid'"
+        )
+        if cur.fetchone():  # the flow-run key of newer schemas: fill it from the id
+            dossiers = io.StringIO(
+                "".join(
+                    f"{ln}\tu{ln.split(chr(9), 1)[0]}\n" for ln in dossiers.getvalue().splitlines()
+                )
+            )
+            dossier_cols = "id, " + DOSSIER_COLS.removeprefix("id, ") + ", uid"
+        else:
+            dossier_cols = DOSSIER_COLS
         for table, cols, buf in [
             (
                 "dossiers",
-                "id, code, unit_id, procedure_id, procedure_code, procedure_version, "
-                "time_limit_days, channel, status, received_at, clock_started_at, "
-                "clock_paused_at, due_at, finished_at, delivered_at, late, reason, "
-                "owner_citizen_id, options, payload, deliveries, created_at, updated_at",
+                dossier_cols,
                 dossiers,
             ),
             (

@@ -51,7 +51,10 @@ def make_dossier(
 ) -> DossierRow:
     pcode, days = PROCS[procedure_id]
     rec = t(received_at)
+    # The flow-run key ``uid`` arrived with the procedure engine; older schemas lack it.
+    extra_cols = {"uid": uuid.uuid4().hex} if hasattr(DossierRow, "uid") else {}
     row = DossierRow(
+        **extra_cols,
         code=code,
         unit_id=code.split("-")[0],
         procedure_id=procedure_id,
