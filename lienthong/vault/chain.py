@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from lienthong.clock import get_clock
@@ -55,6 +55,9 @@ def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
 
 def _lock_head(session: Session) -> VaultChainHead:
     """Take the chain head for this transaction (creating it in an empty database)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite ignores FOR UPDATE: a write takes the database lock before the head is read.
+        session.execute(text("UPDATE vault_chain_head SET length = length WHERE id = 1"))
     head = session.execute(
         select(VaultChainHead)
         .where(VaultChainHead.id == 1)
