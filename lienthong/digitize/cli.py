@@ -60,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _with_progress(args: argparse.Namespace, cfg: Any, forms: list[str | None] | None) -> list[FileResult]:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     with Progress(TextColumn("số hóa"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),

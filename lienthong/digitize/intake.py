@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Literal
+from typing import Any, Literal
 
 from PIL import Image
 
@@ -228,11 +228,16 @@ def usable_text(text: str, cfg: DigitizeConfig) -> bool:
 def _pdf_pages(intake: IntakeFile, tail: bytes, cfg: DigitizeConfig, fi: int) -> None:
     from pypdf import PdfReader
 
-    name, lim = intake.name, cfg.limits
     if b"%%EOF" not in tail:
-        raise CorruptFile(name, "no %%EOF marker at the end (truncated)")
+        raise CorruptFile(intake.name, "no %%EOF marker at the end (truncated)")
+    with intake.path.open("rb") as fh:  # a file, so pypdf reads objects as needed, not all at once
+        _pdf_pages_from(PdfReader, fh, intake, cfg, fi)
+
+
+def _pdf_pages_from(PdfReader: Any, fh: Any, intake: IntakeFile, cfg: DigitizeConfig, fi: int) -> None:
+    name, lim = intake.name, cfg.limits
     try:
-        reader = PdfReader(intake.path, strict=False)
+        reader = PdfReader(fh, strict=False)
         encrypted = reader.is_encrypted
         if encrypted:
             try:

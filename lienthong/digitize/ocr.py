@@ -128,9 +128,16 @@ def _full_page_image(page: Any) -> Any | None:
 
 
 def _pdf_page(job: PageJob, params: OcrParams) -> _Img:
+    # An open file, not a path: given a path, pypdf reads the whole file into memory, and a worker
+    # would hold a 50-page scan for each of its pages.
+    with open(job.path, "rb") as fh:
+        return _pdf_page_from(fh, job, params)
+
+
+def _pdf_page_from(fh: Any, job: PageJob, params: OcrParams) -> _Img:
     from pypdf import PdfReader
 
-    reader = PdfReader(job.path, strict=False)
+    reader = PdfReader(fh, strict=False)
     if job.encrypted:
         reader.decrypt("")
     page = reader.pages[job.frame]

@@ -3,6 +3,7 @@ single-page scans keeps every core busy just as one long PDF does."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from lienthong.digitize.intake import IntakeFile, TextPage, check_name, open_fil
 from lienthong.digitize.ocr import OcrParams, PageJob, nfc, ocr_page
 from lienthong.digitize.pool import get_pool, reset_pool
 from lienthong.digitize.quality import Reason, check_fields, check_page, reasons_as_dicts
+
 
 @dataclass
 class FileResult:
@@ -266,19 +268,20 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _write_outputs(res: FileResult, intake: IntakeFile, pages: list[dict[str, Any]], out: Path) -> None:
     writer = PdfWriter()
     source: PdfReader | None = None
-    for p in pages:
-        if p["source"] == "text_layer":
-            if source is None:
-                source = PdfReader(intake.path, strict=False)
-                if source.is_encrypted:
-                    source.decrypt("")
-            writer.add_page(source.pages[p["index"]])
-        else:
-            writer.add_page(PdfReader(p["pdf"]).pages[0])
-    pdf_path = out / f"{res.stem}.pdf"
-    tmp = pdf_path.with_name(pdf_path.name + ".part")
-    with tmp.open("wb") as fh:
-        writer.write(fh)
+    with contextlib.ExitStack() as files:
+        for p in pages:
+            if p["source"] == "text_layer":
+                if source is None:
+                    source = PdfReader(files.enter_context(intake.path.open("rb")), strict=False)
+                    if source.is_encrypted:
+                        source.decrypt("")
+                writer.add_page(source.pages[p["index"]])
+            else:
+                writer.add_page(PdfReader(files.enter_context(open(p["pdf"], "rb"))).pages[0])
+        pdf_path = out / f"{res.stem}.pdf"
+        tmp = pdf_path.with_name(pdf_path.name + ".part")
+        with tmp.open("wb") as fh:
+            writer.write(fh)
     os.replace(tmp, pdf_path)
     _atomic_write(out / f"{res.stem}.txt", nfc(res.text).encode("utf-8"))
     res.outputs = {"pdf": str(pdf_path), "txt": str(out / f"{res.stem}.txt")}

@@ -1,0 +1,263 @@
+"""Digitization against its anchors, on the same generated pages in the same run.
+
+(a) ``lienthong digitize`` (the CLI, as an operator runs it), (b) the raw ``tesseract`` CLI per page
+with OMP_THREAD_LIMIT=1 over all cores (the physical limit), (c) ``ocrmypdf -l vie`` if installed.
+Prints pages/s, the ratios a/b (target <= 1.10) and a/c, each one's character error rate against
+the generator's text, and the peak memory (RSS of the whole process tree) of (a) on a 50-page PDF
+(target < 500 MB). ``--executors`` also compares the page pools (own ProcessPoolExecutor, threads,
+forkserver, Prefect's ProcessPoolTaskRunner).
+
+    python -m bench.bench_digitize [--pages 16] [--rounds 2] [--executors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _pages(n: int, out: Path) -> tuple[list[Path], list[str]]:
+    """n A4 pages at 300 DPI, mixed degradation: clean-ish, typical and poor scans, one upside down."""
+    from samples.forms import Degradation, make_form
+
+    paths, truths = [], []
+    for i in range(n):
+        kind = "birth_certificate" if i % 2 == 0 else "death_notice"
+        level = (0.5, 1.0, 1.5)[i % 3]
+        form = make_form(kind, 1000 + i, level=level)
+        if i == n // 2:  # a page fed upside down: the anchors do not turn it, (a) does
+            d = form.degradation
+            form = make_form(kind, 1000 + i, Degradation(d.skew_degrees, d.blur_radius,
+                                                          d.noise_sigma, d.jpeg_quality, 180))
+        paths.append(form.save(out / f"page{i:02d}.jpg"))
+        truths.append(form.text)
+    return paths, truths
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (two rows, pure Python; pages are ~1000 characters)."""
+    if len(a) < len(b):
+        a, b = b, a
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def cer(texts: list[str], truths: list[str]) -> float:
+    dist = sum(_distance(_norm(t), _norm(g)) for t, g in zip(texts, truths, strict=True))
+    return dist / sum(len(_norm(g)) for g in truths)
+
+
+def run_a(paths: list[Path], out: Path) -> tuple[float, list[str]]:
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "lienthong.digitize.cli", "digitize", *map(str, paths),
+                    "--out", str(out), "--no-progress"], check=True, cwd=REPO,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dt = time.perf_counter() - t0
+    return dt, [(out / f"{p.stem}.txt").read_text(encoding="utf-8") for p in paths]
+
+
+def run_b(paths: list[Path], out: Path, extra: tuple[str, ...] = ()) -> tuple[float, list[str]]:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+
+    def one(p: Path) -> None:
+        subprocess.run(["tesseract", str(p), str(out / p.stem), "-l", "vie", *extra], check=True,
+                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(os.cpu_count() or 1) as ex:
+        list(ex.map(one, paths))
+    dt = time.perf_counter() - t0
+    return dt, [(out / f"{p.stem}.txt").read_text(encoding="utf-8") for p in paths]
+
+
+def ocrmypdf_cmd() -> list[str] | None:
+    exe = shutil.which("ocrmypdf") or str(Path(sys.executable).parent / "ocrmypdf")
+    return [exe] if Path(exe).exists() else None
+
+
+def run_c(pdf: Path, out: Path, n: int) -> tuple[float, list[str]]:
+    cmd = ocrmypdf_cmd()
+    assert cmd
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    subprocess.run([*cmd, "-l", "vie", "--jobs", str(os.cpu_count() or 1), "--output-type", "pdf",
+                    "--sidecar", str(out / "c.txt"), str(pdf), str(out / "c.pdf")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dt = time.perf_counter() - t0
+    texts = (out / "c.txt").read_text(encoding="utf-8").split("\f")
+    return dt, (texts + [""] * n)[:n]
+
+
+def _tree_rss(pid: int) -> int:
+    """Memory in bytes of a process and all its descendants: the sum of their PSS (proportional set
+    size), so pages a forked worker shares with its parent count once, not once per process."""
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        stack += children.get(p, [])
+    return total
+
+
+def peak_memory(pdf: Path, out: Path) -> tuple[int, float]:
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen([sys.executable, "-m", "lienthong.digitize.cli", "digitize", str(pdf),
+                             "--out", str(out), "--no-progress"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    t0 = time.perf_counter()
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.05)
+    return peak, time.perf_counter() - t0
+
+
+def executors(paths: list[Path], out: Path) -> dict[str, float]:
+    """Seconds for the same pages through each pool (in process, after a warm-up)."""
+    from lienthong.digitize.config import load_config
+    from lienthong.digitize.pipeline import digitize_files
+    from lienthong.digitize.pool import reset_pool
+
+    results: dict[str, float] = {}
+    for label, ocr in [("ProcessPoolExecutor (fork)", {"executor": "process", "start_method": "fork"}),
+                       ("ProcessPoolExecutor (forkserver)", {"executor": "process",
+                                                             "start_method": "forkserver"}),
+                       ("ThreadPoolExecutor", {"executor": "thread"})]:
+        cfg = load_config(ocr=ocr)
+        reset_pool()
+        t0 = time.perf_counter()
+        digitize_files(paths, out / "x", cfg)
+        results[label] = time.perf_counter() - t0
+    reset_pool()
+    results["Prefect ProcessPoolTaskRunner"] = _prefect_runner(paths, out)
+    return results
+
+
+def _prefect_runner(paths: list[Path], out: Path) -> float:
+    """Pages as Prefect tasks on ProcessPoolTaskRunner (the OCR function is the same)."""
+    from prefect import flow, task
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    from lienthong.digitize.config import load_config
+    from lienthong.digitize.intake import open_file
+    from lienthong.digitize.ocr import ocr_page
+    from lienthong.digitize.pipeline import _params
+
+    cfg = load_config()
+    work = tempfile.mkdtemp()
+    params = _params(cfg, work, None)
+    jobs = [job for i, p in enumerate(paths) for job in open_file(p, cfg, file_index=i).ocr_jobs]
+    page_task = task(ocr_page, name="ocr-page", persist_result=False)
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count() or 1))
+    def pages(js: list[Any]) -> list[dict[str, Any]]:
+        return [f.result() for f in page_task.map(js, params)]
+
+    pages(jobs[:2])  # warm-up: server, runner processes
+    t0 = time.perf_counter()
+    res = pages(jobs)
+    dt = time.perf_counter() - t0
+    assert all(r["error"] is None for r in res)
+    shutil.rmtree(work, ignore_errors=True)
+    return dt
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=16)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--memory-pages", type=int, default=50)
+    ap.add_argument("--executors", action="store_true")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    from PIL import Image
+
+    from samples.forms import write_pdf
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-digitize-"))
+    try:
+        paths, truths = _pages(max(12, args.pages), tmp)
+        n = len(paths)
+        pdf = write_pdf([Image.open(p) for p in paths], tmp / "pages.pdf")
+        print(f"{n} generated A4 pages at 300 DPI (mixed degradation, one upside down), "
+              f"{os.cpu_count()} cores, best of {args.rounds} rounds")
+        best: dict[str, tuple[float, list[str]]] = {}
+        has_c = ocrmypdf_cmd() is not None
+        for _ in range(args.rounds):
+            for key, fn in [("a", lambda: run_a(paths, tmp / "a")),
+                            ("b", lambda: run_b(paths, tmp / "b")),
+                            ("b_pdf", lambda: run_b(paths, tmp / "bp", ("txt", "pdf"))),
+                            ("c", (lambda: run_c(pdf, tmp / "c", n)) if has_c else None)]:
+                if fn is None:
+                    continue
+                dt, texts = fn()
+                if key not in best or dt < best[key][0]:
+                    best[key] = (dt, texts)
+        rows = [("a", "lienthong digitize"), ("b", "tesseract CLI per page (txt)"),
+                ("b_pdf", "tesseract CLI per page (txt+pdf)"), ("c", "ocrmypdf -l vie")]
+        for key, label in rows:
+            if key not in best:
+                print(f"  ({key}) {label:36s} not installed")
+                continue
+            dt, texts = best[key]
+            print(f"  ({key}) {label:36s} {n / dt:6.2f} pages/s  {dt:6.2f} s  CER {cer(texts, truths):.4f}")
+        a = best["a"][0]
+        print(f"  ratio a/b = {a / best['b'][0]:.3f}  (target <= 1.10)")
+        print(f"  ratio a/b(txt+pdf) = {a / best['b_pdf'][0]:.3f}")
+        print(f"  ratio a/c = {a / best['c'][0]:.3f}" if "c" in best else "  ratio a/c: ocrmypdf not installed")
+        mp = args.memory_pages
+        big = write_pdf([Image.open(paths[i % n]) for i in range(mp)], tmp / "big.pdf")
+        peak, secs = peak_memory(big, tmp / "mem")
+        print(f"  peak memory of (a) on a {mp}-page PDF: {peak / 2**20:.0f} MB (PSS of the process tree; "
+              f"target < 500 MB), {mp / secs:.2f} pages/s")
+        if args.executors:
+            res = executors(paths, tmp)
+            base = res["ProcessPoolExecutor (fork)"]
+            for label, dt in res.items():
+                print(f"  pool {label:34s} {dt:6.2f} s  ratio {dt / base:.3f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
