@@ -3,6 +3,7 @@ Vietnamese reason (the dossier kept), weak scans sent to review, and the operato
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def var_dir(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _dossier(components: list[tuple[str, str | None, bool]]) -> list[int]:
     now = datetime(2025, 3, 1, 9, tzinfo=UTC)
     with session_scope() as s:
-        d = DossierRow(code=CODE, unit_id="000.00.06.H56", procedure_id="lien-thong-khai-sinh",
+        d = DossierRow(code=CODE, uid=uuid.uuid4().hex, unit_id="000.00.06.H56", procedure_id="lien-thong-khai-sinh",
                        procedure_code="2.002621", procedure_version="2024-06-10", time_limit_days=3,
                        channel="in_person", status=2, received_at=now, payload={}, created_at=now,
                        updated_at=now)
