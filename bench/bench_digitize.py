@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _pages(n: int, out: Path) -> tuple[list[Path], list[str]]:
-    """n A4 pages at 300 DPI, mixed degradation: clean-ish, typical and poor scans, one upside down."""
+    """n A4 pages at 300 DPI, mixed degradation (light, typical, poor scans; one upside down)."""
     from samples.forms import Degradation, make_form
 
     paths, truths = [], []
@@ -38,8 +38,11 @@ def _pages(n: int, out: Path) -> tuple[list[Path], list[str]]:
         form = make_form(kind, 1000 + i, level=level)
         if i == n // 2:  # a page fed upside down: the anchors do not turn it, (a) does
             d = form.degradation
-            form = make_form(kind, 1000 + i, Degradation(d.skew_degrees, d.blur_radius,
-                                                          d.noise_sigma, d.jpeg_quality, 180))
+            form = make_form(
+                kind,
+                1000 + i,
+                Degradation(d.skew_degrees, d.blur_radius, d.noise_sigma, d.jpeg_quality, 180),
+            )
         paths.append(form.save(out / f"page{i:02d}.jpg"))
         truths.append(form.text)
     return paths, truths
@@ -70,9 +73,22 @@ def cer(texts: list[str], truths: list[str]) -> float:
 def run_a(paths: list[Path], out: Path) -> tuple[float, list[str]]:
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lienthong.digitize.cli", "digitize", *map(str, paths),
-                    "--out", str(out), "--no-progress"], check=True, cwd=REPO,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lienthong.digitize.cli",
+            "digitize",
+            *map(str, paths),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        check=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     dt = time.perf_counter() - t0
     return dt, [(out / f"{p.stem}.txt").read_text(encoding="utf-8") for p in paths]
 
@@ -83,8 +99,13 @@ def run_b(paths: list[Path], out: Path, extra: tuple[str, ...] = ()) -> tuple[fl
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
 
     def one(p: Path) -> None:
-        subprocess.run(["tesseract", str(p), str(out / p.stem), "-l", "vie", *extra], check=True,
-                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            ["tesseract", str(p), str(out / p.stem), "-l", "vie", *extra],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(os.cpu_count() or 1) as ex:
@@ -104,9 +125,24 @@ def run_c(pdf: Path, out: Path, n: int) -> tuple[float, list[str]]:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     t0 = time.perf_counter()
-    subprocess.run([*cmd, "-l", "vie", "--jobs", str(os.cpu_count() or 1), "--output-type", "pdf",
-                    "--sidecar", str(out / "c.txt"), str(pdf), str(out / "c.pdf")], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            *cmd,
+            "-l",
+            "vie",
+            "--jobs",
+            str(os.cpu_count() or 1),
+            "--output-type",
+            "pdf",
+            "--sidecar",
+            str(out / "c.txt"),
+            str(pdf),
+            str(out / "c.pdf"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     dt = time.perf_counter() - t0
     texts = (out / "c.txt").read_text(encoding="utf-8").split("\f")
     return dt, (texts + [""] * n)[:n]
@@ -140,9 +176,21 @@ def _tree_rss(pid: int) -> int:
 
 def peak_memory(pdf: Path, out: Path) -> tuple[int, float]:
     shutil.rmtree(out, ignore_errors=True)
-    proc = subprocess.Popen([sys.executable, "-m", "lienthong.digitize.cli", "digitize", str(pdf),
-                             "--out", str(out), "--no-progress"], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lienthong.digitize.cli",
+            "digitize",
+            str(pdf),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     peak = 0
     t0 = time.perf_counter()
     while proc.poll() is None:
@@ -158,10 +206,11 @@ def executors(paths: list[Path], out: Path) -> dict[str, float]:
     from lienthong.digitize.pool import reset_pool
 
     results: dict[str, float] = {}
-    for label, ocr in [("ProcessPoolExecutor (fork)", {"executor": "process", "start_method": "fork"}),
-                       ("ProcessPoolExecutor (forkserver)", {"executor": "process",
-                                                             "start_method": "forkserver"}),
-                       ("ThreadPoolExecutor", {"executor": "thread"})]:
+    for label, ocr in [
+        ("ProcessPoolExecutor (fork)", {"executor": "process", "start_method": "fork"}),
+        ("ProcessPoolExecutor (forkserver)", {"executor": "process", "start_method": "forkserver"}),
+        ("ThreadPoolExecutor", {"executor": "thread"}),
+    ]:
         cfg = load_config(ocr=ocr)
         reset_pool()
         t0 = time.perf_counter()
@@ -218,37 +267,55 @@ def main(argv: list[str] | None = None) -> int:
         paths, truths = _pages(max(12, args.pages), tmp)
         n = len(paths)
         pdf = write_pdf([Image.open(p) for p in paths], tmp / "pages.pdf")
-        print(f"{n} generated A4 pages at 300 DPI (mixed degradation, one upside down), "
-              f"{os.cpu_count()} cores, best of {args.rounds} rounds")
+        print(
+            f"{n} generated A4 pages at 300 DPI (mixed degradation, one upside down), "
+            f"{os.cpu_count()} cores, best of {args.rounds} rounds"
+        )
         best: dict[str, tuple[float, list[str]]] = {}
         has_c = ocrmypdf_cmd() is not None
         for _ in range(args.rounds):
-            for key, fn in [("a", lambda: run_a(paths, tmp / "a")),
-                            ("b", lambda: run_b(paths, tmp / "b")),
-                            ("b_pdf", lambda: run_b(paths, tmp / "bp", ("txt", "pdf"))),
-                            ("c", (lambda: run_c(pdf, tmp / "c", n)) if has_c else None)]:
+            for key, fn in [
+                ("a", lambda: run_a(paths, tmp / "a")),
+                ("b", lambda: run_b(paths, tmp / "b")),
+                ("b_pdf", lambda: run_b(paths, tmp / "bp", ("txt", "pdf"))),
+                ("c", (lambda: run_c(pdf, tmp / "c", n)) if has_c else None),
+            ]:
                 if fn is None:
                     continue
                 dt, texts = fn()
                 if key not in best or dt < best[key][0]:
                     best[key] = (dt, texts)
-        rows = [("a", "lienthong digitize"), ("b", "tesseract CLI per page (txt)"),
-                ("b_pdf", "tesseract CLI per page (txt+pdf)"), ("c", "ocrmypdf -l vie")]
+        rows = [
+            ("a", "lienthong digitize"),
+            ("b", "tesseract CLI per page (txt)"),
+            ("b_pdf", "tesseract CLI per page (txt+pdf)"),
+            ("c", "ocrmypdf -l vie"),
+        ]
         for key, label in rows:
             if key not in best:
                 print(f"  ({key}) {label:36s} not installed")
                 continue
             dt, texts = best[key]
-            print(f"  ({key}) {label:36s} {n / dt:6.2f} pages/s  {dt:6.2f} s  CER {cer(texts, truths):.4f}")
+            print(
+                f"  ({key}) {label:36s} {n / dt:6.2f} pages/s  {dt:6.2f} s  "
+                f"CER {cer(texts, truths):.4f}"
+            )
         a = best["a"][0]
         print(f"  ratio a/b = {a / best['b'][0]:.3f}  (target <= 1.10)")
         print(f"  ratio a/b(txt+pdf) = {a / best['b_pdf'][0]:.3f}")
-        print(f"  ratio a/c = {a / best['c'][0]:.3f}" if "c" in best else "  ratio a/c: ocrmypdf not installed")
+        print(
+            f"  ratio a/c = {a / best['c'][0]:.3f}"
+            if "c" in best
+            else "  ratio a/c: ocrmypdf not installed"
+        )
         mp = args.memory_pages
         big = write_pdf([Image.open(paths[i % n]) for i in range(mp)], tmp / "big.pdf")
         peak, secs = peak_memory(big, tmp / "mem")
-        print(f"  peak memory of (a) on a {mp}-page PDF: {peak / 2**20:.0f} MB (PSS of the process tree; "
-              f"target < 500 MB), {mp / secs:.2f} pages/s")
+        print(
+            f"  peak memory of (a) on a {mp}-page PDF: {peak / 2**20:.0f} MB "
+            "(PSS of the process tree; "
+            f"target < 500 MB), {mp / secs:.2f} pages/s"
+        )
         if args.executors:
             res = executors(paths, tmp)
             base = res["ProcessPoolExecutor (fork)"]

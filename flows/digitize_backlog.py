@@ -31,9 +31,14 @@ def find_backlog(limit: int) -> list[str]:
 
 # Two dossiers at a time keep the page pool fed across dossier boundaries; each dossier's pages
 # already run on every core, so more threads would only queue.
-@flow(name="digitize-backlog", task_runner=ThreadPoolTaskRunner(max_workers=2),
-      description="Số hóa các thành phần hồ sơ giấy còn tồn (digitize pending paper components).")
-def digitize_backlog(max_dossiers: int = 200, dossier_codes: list[str] | None = None) -> dict[str, Any]:
+@flow(
+    name="digitize-backlog",
+    task_runner=ThreadPoolTaskRunner(max_workers=2),
+    description="Số hóa các thành phần hồ sơ giấy còn tồn (digitize pending paper components).",
+)
+def digitize_backlog(
+    max_dossiers: int = 200, dossier_codes: list[str] | None = None
+) -> dict[str, Any]:
     logger = get_run_logger()
     codes = dossier_codes or find_backlog(max_dossiers)
     artifact = create_progress_artifact(0.0, description=f"Số hóa {len(codes)} hồ sơ tồn")
@@ -53,15 +58,27 @@ def digitize_backlog(max_dossiers: int = 200, dossier_codes: list[str] | None = 
             totals["digitized"] += len(s["digitized"])
             totals["needs_review"] += len(s["needs_review"]) - len(s["rejected"])
             totals["rejected"] += len(s["rejected"])
-            review_rows += [{"dossier": codes[done - 1], "component_id": r["component_id"],
-                             "reasons": "; ".join(r["reasons"])} for r in s["needs_review"]]
+            review_rows += [
+                {
+                    "dossier": codes[done - 1],
+                    "component_id": r["component_id"],
+                    "reasons": "; ".join(r["reasons"]),
+                }
+                for r in s["needs_review"]
+            ]
             bar.update(tid, completed=done)
-            update_progress_artifact(artifact, 100.0 * done / max(len(codes), 1),
-                                     description=f"{done}/{len(codes)} hồ sơ")
+            update_progress_artifact(
+                artifact,
+                100.0 * done / max(len(codes), 1),
+                description=f"{done}/{len(codes)} hồ sơ",
+            )
     if not codes:
         update_progress_artifact(artifact, 100.0, description="Không có hồ sơ tồn")
     if review_rows:
-        create_table_artifact(key="digitize-backlog-review", table=review_rows,
-                              description="Thành phần cần cán bộ kiểm tra hoặc yêu cầu bổ sung")
+        create_table_artifact(
+            key="digitize-backlog-review",
+            table=review_rows,
+            description="Thành phần cần cán bộ kiểm tra hoặc yêu cầu bổ sung",
+        )
     logger.info("digitize-backlog: %s", totals)
     return totals

@@ -1,9 +1,10 @@
-"""The project's own sample forms: giấy chứng sinh (hospital birth certificate, Circular 17/2012/TT-BYT
-fields, domain.md §8) and giấy báo tử (death notice), rendered deterministically from a seed and
-degraded like a desk scan. Used by the demo, the tests and the benchmarks; not a production path.
+"""The project's own sample forms: giấy chứng sinh (hospital birth certificate, fields of
+Circular 17/2012/TT-BYT, domain.md §8) and giấy báo tử (death notice), rendered deterministically
+from a seed and degraded like a desk scan. Used by the demo, the tests and the benchmarks; not a
+production path.
 
-Each form comes with its ground truth: the typed fields (named like :mod:`lienthong.payloads`) and the
-text as printed, so OCR and field extraction can be scored against it.
+Each form comes with its ground truth: the typed fields (named like :mod:`lienthong.payloads`)
+and the text as printed, so OCR and field extraction can be scored against it.
 """
 
 from __future__ import annotations
@@ -32,18 +33,51 @@ FONTS = {
 A4_MM = (210.0, 297.0)
 FormKind = Literal["birth_certificate", "death_notice"]
 
-_SURNAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương"]
+_SURNAMES = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Vũ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+]
 _MIDDLE_F = ["Thị", "Ngọc", "Thu", "Thanh", "Minh", "Hồng", "Phương"]
 _MIDDLE_M = ["Văn", "Đức", "Quang", "Minh", "Hữu", "Thành", "Công"]
 _GIVEN_F = ["Lan", "Hương", "Mai", "Thảo", "Trang", "Ngọc", "Linh", "Hằng", "Yến", "Thủy"]
 _GIVEN_M = ["Anh", "Dũng", "Hùng", "Tuấn", "Khánh", "Long", "Phúc", "Quân", "Sơn", "Đạt"]
-_PLACES = [  # (province code, city shown on the date line, health department, hospital, address tail)
+# (province code, city on the date line, health department, hospital, address tail)
+_PLACES = [
     ("001", "Hà Nội", "SỞ Y TẾ HÀ NỘI", "BỆNH VIỆN PHỤ SẢN HÀ NỘI", "phường Láng Thượng, Hà Nội"),
-    ("079", "TP. Hồ Chí Minh", "SỞ Y TẾ TP. HỒ CHÍ MINH", "BỆNH VIỆN TỪ DŨ", "phường Bến Thành, TP. Hồ Chí Minh"),
+    (
+        "079",
+        "TP. Hồ Chí Minh",
+        "SỞ Y TẾ TP. HỒ CHÍ MINH",
+        "BỆNH VIỆN TỪ DŨ",
+        "phường Bến Thành, TP. Hồ Chí Minh",
+    ),
     ("048", "Đà Nẵng", "SỞ Y TẾ ĐÀ NẴNG", "BỆNH VIỆN ĐA KHOA ĐÀ NẴNG", "phường Hải Châu, Đà Nẵng"),
-    ("031", "Hải Phòng", "SỞ Y TẾ HẢI PHÒNG", "BỆNH VIỆN PHỤ SẢN HẢI PHÒNG", "phường Lê Chân, Hải Phòng"),
+    (
+        "031",
+        "Hải Phòng",
+        "SỞ Y TẾ HẢI PHÒNG",
+        "BỆNH VIỆN PHỤ SẢN HẢI PHÒNG",
+        "phường Lê Chân, Hải Phòng",
+    ),
 ]
-_STREETS = ["Trần Hưng Đạo", "Lê Lợi", "Nguyễn Trãi", "Hai Bà Trưng", "Lý Thường Kiệt", "Điện Biên Phủ"]
+_STREETS = [
+    "Trần Hưng Đạo",
+    "Lê Lợi",
+    "Nguyễn Trãi",
+    "Hai Bà Trưng",
+    "Lý Thường Kiệt",
+    "Điện Biên Phủ",
+]
 _CAUSES = ["Suy tim", "Tai biến mạch máu não", "Viêm phổi nặng", "Ung thư phổi", "Tuổi cao sức yếu"]
 _ETHNICITIES = ["Kinh", "Kinh", "Kinh", "Tày", "Mường", "Thái"]
 
@@ -67,7 +101,7 @@ class Line:
 
 @dataclass
 class Degradation:
-    """How the desk scan went wrong: small skew, blur, sensor noise, JPEG, a page put in sideways."""
+    """How the desk scan went wrong: small skew, blur, sensor noise, JPEG, a page put sideways."""
 
     skew_degrees: float = 0.0
     blur_radius: float = 0.0
@@ -81,7 +115,7 @@ class Degradation:
 
     @classmethod
     def random(cls, rng: random.Random, *, level: float = 1.0, rotate: bool = False) -> Degradation:
-        """A plausible desk scan; ``level`` scales how bad it is (0 = clean, 1 = typical, 2 = poor)."""
+        """A plausible desk scan; ``level`` scales the damage (0 clean, 1 typical, 2 poor)."""
         return cls(
             skew_degrees=round(rng.uniform(-2.0, 2.0) * min(level, 1.5), 2),
             blur_radius=round(rng.uniform(0.3, 1.0) * level, 2),
@@ -141,7 +175,13 @@ def _header(dept: str, hospital: str, number: str) -> list[Line]:
 def _footer(y: float, city: str, issued: date, left: str, right: str, signer: str) -> list[Line]:
     return [
         Line(y, (Seg(140, f"{city}, {_date_words(issued)}", "serif_italic", 12, "center"),)),
-        Line(y + 8, (Seg(55, left, "serif_bold", 12, "center"), Seg(140, right, "serif_bold", 12, "center"))),
+        Line(
+            y + 8,
+            (
+                Seg(55, left, "serif_bold", 12, "center"),
+                Seg(140, right, "serif_bold", 12, "center"),
+            ),
+        ),
         Line(y + 40, (Seg(140, signer, "serif_bold", 12, "center"),)),
     ]
 
@@ -157,7 +197,8 @@ def birth_certificate_layout(seed: int) -> tuple[list[Line], dict[str, Any]]:
     mother = _person(rng, "female")
     father = _person(rng, "male")
     child = f"{father.split()[0]} {rng.choice(['Minh', 'Gia', 'Bảo', 'Khánh'])} " + (
-        rng.choice(_GIVEN_M) if sex == "male" else rng.choice(_GIVEN_F))
+        rng.choice(_GIVEN_M) if sex == "male" else rng.choice(_GIVEN_F)
+    )
     id_issued = date(2021, 1, 1) + timedelta(days=rng.randint(0, 1200))
     f: dict[str, Any] = {
         "number": f"{rng.randint(100, 99999):05d}/GCS",
@@ -167,7 +208,9 @@ def birth_certificate_layout(seed: int) -> tuple[list[Line], dict[str, Any]]:
         "mother_birth_year": mother_year,
         "mother_ethnicity": rng.choice(_ETHNICITIES),
         "mother_address": _address(rng, tail),
-        "mother_citizen_id": make_citizen_id(province, "female", mother_year, rng.randint(0, 999999)),
+        "mother_citizen_id": make_citizen_id(
+            province, "female", mother_year, rng.randint(0, 999999)
+        ),
         "mother_id_issued_on": id_issued,
         "father_full_name": father,
         "child_birth_time": f"{hh:02d}:{mm:02d}",
@@ -199,8 +242,14 @@ def birth_certificate_layout(seed: int) -> tuple[list[Line], dict[str, Any]]:
     lines.append(Line(41, (Seg(20, f"Quyển số: {f['book_number']}"),)))
     lines.append(Line(58, (Seg(105, "GIẤY CHỨNG SINH", "serif_bold", 20, "center"),)))
     lines += _body(body, 76)
-    lines += _footer(76 + 9.5 * len(body) + 8, city, f["issued_on"], "NGƯỜI ĐỠ ĐẺ",
-                     "THỦ TRƯỞNG CƠ SỞ Y TẾ", _person(rng, rng.choice(["male", "female"])))
+    lines += _footer(
+        76 + 9.5 * len(body) + 8,
+        city,
+        f["issued_on"],
+        "NGƯỜI ĐỠ ĐẺ",
+        "THỦ TRƯỞNG CƠ SỞ Y TẾ",
+        _person(rng, rng.choice(["male", "female"])),
+    )
     return lines, f
 
 
@@ -241,8 +290,14 @@ def death_notice_layout(seed: int) -> tuple[list[Line], dict[str, Any]]:
     lines = _header(dept, hospital, f["number"])
     lines.append(Line(55, (Seg(105, "GIẤY BÁO TỬ", "serif_bold", 20, "center"),)))
     lines += _body(body, 73)
-    lines += _footer(73 + 9.5 * len(body) + 8, city, f["issued_on"], "NGƯỜI LẬP PHIẾU",
-                     "THỦ TRƯỞNG ĐƠN VỊ", _person(rng, rng.choice(["male", "female"])))
+    lines += _footer(
+        73 + 9.5 * len(body) + 8,
+        city,
+        f["issued_on"],
+        "NGƯỜI LẬP PHIẾU",
+        "THỦ TRƯỞNG ĐƠN VỊ",
+        _person(rng, rng.choice(["male", "female"])),
+    )
     return lines, f
 
 
@@ -312,13 +367,17 @@ def make_form(
     level: float = 1.0,
     rotate: bool = False,
 ) -> SampleForm:
-    """Render the form ``kind`` for ``seed`` and degrade it (randomly from the seed when not given)."""
+    """Render form ``kind`` for ``seed`` and degrade it (randomly from the seed if not given)."""
     layout = birth_certificate_layout if kind == "birth_certificate" else death_notice_layout
     lines, fields = layout(seed)
     if degradation is None:
-        degradation = Degradation.random(random.Random(f"scan-{kind}-{seed}"), level=level, rotate=rotate)
+        degradation = Degradation.random(
+            random.Random(f"scan-{kind}-{seed}"), level=level, rotate=rotate
+        )
     image, data = degrade(render(lines), degradation, seed)
-    return SampleForm(kind, seed, image, data, fields, layout_text(lines), degradation, 300, tuple(lines))
+    return SampleForm(
+        kind, seed, image, data, fields, layout_text(lines), degradation, 300, tuple(lines)
+    )
 
 
 def birth_certificate(seed: int, degradation: Degradation | None = None, **kw: Any) -> SampleForm:
@@ -335,16 +394,23 @@ def death_notice(seed: int, degradation: Degradation | None = None, **kw: Any) -
 def write_pdf(images: Sequence[Image.Image], path: Path, dpi: int = 300) -> Path:
     """An image-only PDF: each page one full-page JPEG image, as a scanner would produce."""
     first, *rest = images
-    first.copy().save(path, "PDF", save_all=True, append_images=[im.copy() for im in rest],
-                     resolution=dpi)
+    first.copy().save(
+        path, "PDF", save_all=True, append_images=[im.copy() for im in rest], resolution=dpi
+    )
     return path
 
 
 def write_tiff(images: Sequence[Image.Image], path: Path, dpi: int = 300) -> Path:
     """A multi-page TIFF (deflate-compressed), as a document scanner would produce."""
     first, *rest = images
-    first.copy().save(path, "TIFF", save_all=True, append_images=[im.copy() for im in rest], dpi=(dpi, dpi),
-               compression="tiff_deflate")
+    first.copy().save(
+        path,
+        "TIFF",
+        save_all=True,
+        append_images=[im.copy() for im in rest],
+        dpi=(dpi, dpi),
+        compression="tiff_deflate",
+    )
     return path
 
 
@@ -363,7 +429,9 @@ def write_born_digital_pdf(forms: Sequence[tuple[FormKind, int]], path: Path) ->
     c = canvas.Canvas(str(path), pagesize=A4, invariant=1)
     texts = []
     for kind, seed in forms:
-        lines, _ = (birth_certificate_layout if kind == "birth_certificate" else death_notice_layout)(seed)
+        lines, _ = (
+            birth_certificate_layout if kind == "birth_certificate" else death_notice_layout
+        )(seed)
         for ln in lines:
             for s in ln.segs:
                 c.setFont(f"DejaVu-{s.font}", s.size_pt)

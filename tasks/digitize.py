@@ -29,13 +29,19 @@ from lienthong.settings import get_settings
 def digitize_component(component_id: int) -> dict[str, Any]:
     """Digitize one component; a bad file comes back as ``status="rejected"`` with its reason."""
     (outcome,) = core.digitize_components([component_id]) or [
-        {"component_id": component_id, "status": "skipped"}]
+        {"component_id": component_id, "status": "skipped"}
+    ]
     get_run_logger().info("component %s: %s", component_id, outcome["status"])
     return outcome
 
 
-@task(name="digitize-dossier", task_run_name="digitize-{dossier_code}", retries=2,
-      retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    name="digitize-dossier",
+    task_run_name="digitize-{dossier_code}",
+    retries=2,
+    retry_delay_seconds=5,
+    cache_policy=NO_CACHE,
+)
 def digitize_dossier(dossier_code: str) -> dict[str, Any]:
     """Digitize every paper component of the dossier that has a file and is not yet digitized.
 
@@ -44,9 +50,13 @@ def digitize_dossier(dossier_code: str) -> dict[str, Any]:
     (after a suspend) skips what is done or already judged for the same file.
     """
     summary = core.digitize_dossier(dossier_code)
-    get_run_logger().info("dossier %s: %d digitized, %d to review, %d rejected", dossier_code,
-                          len(summary["digitized"]), len(summary["needs_review"]),
-                          len(summary["rejected"]))
+    get_run_logger().info(
+        "dossier %s: %d digitized, %d to review, %d rejected",
+        dossier_code,
+        len(summary["digitized"]),
+        len(summary["needs_review"]),
+        len(summary["rejected"]),
+    )
     return summary
 
 
@@ -54,10 +64,14 @@ class ReviewDecision(RunInput):
     """An operator's review of a digitized component (kiểm tra kết quả số hóa)."""
 
     confirmed: bool = Field(True, title="Xác nhận", description="Kết quả số hóa đúng (sau khi sửa)")
-    fields: dict[str, str] = Field(default_factory=dict, title="Các trường",
-                                   description="Sửa giá trị nếu nhận dạng sai")
-    reject: bool = Field(False, title="Yêu cầu bổ sung",
-                         description="Bản quét không dùng được: yêu cầu công dân nộp lại")
+    fields: dict[str, str] = Field(
+        default_factory=dict, title="Các trường", description="Sửa giá trị nếu nhận dạng sai"
+    )
+    reject: bool = Field(
+        False,
+        title="Yêu cầu bổ sung",
+        description="Bản quét không dùng được: yêu cầu công dân nộp lại",
+    )
     note: str = Field("", title="Ghi chú", description="Lý do hoặc ghi chú của cán bộ")
 
 
@@ -69,8 +83,11 @@ def review_description(review: dict[str, Any], *, max_chars: int = 4000) -> str:
     """
     mask = get_settings().mask_personal_data
     labels = field_labels(review["form"]) if review.get("form") else {}
-    lines = [f"### Kiểm tra số hóa: {review['code']} — {review['name']}",
-             f"Độ tin cậy: **{review.get('confidence') or 0:.1f}/100**", ""]
+    lines = [
+        f"### Kiểm tra số hóa: {review['code']} — {review['name']}",
+        f"Độ tin cậy: **{review.get('confidence') or 0:.1f}/100**",
+        "",
+    ]
     reasons = [r["message_vi"] for r in review.get("reasons", [])]
     if review.get("error"):
         reasons.append(review["error"]["message_vi"])
@@ -94,17 +111,29 @@ def review_description(review: dict[str, Any], *, max_chars: int = 4000) -> str:
 def review_input(component_id: int) -> type[ReviewDecision]:
     """The ``wait_for_input`` model for a component, prefilled with its extracted fields."""
     review = core.component_review(component_id)
-    values = {k: "" if v.get("value") is None else str(v["value"]) for k, v in review["fields"].items()}
-    return ReviewDecision.with_initial_data(description=review_description(review), fields=values,
-                                            confirmed=review.get("error") is None)
+    values = {
+        k: "" if v.get("value") is None else str(v["value"]) for k, v in review["fields"].items()
+    }
+    return ReviewDecision.with_initial_data(
+        description=review_description(review), fields=values, confirmed=review.get("error") is None
+    )
 
 
 @task(name="apply-review-decision", cache_policy=NO_CACHE)
-def apply_review_decision(component_id: int, decision: ReviewDecision | dict[str, Any]) -> dict[str, Any]:
-    """Store the operator's decision on the component (corrected fields, or rejected for supplement)."""
+def apply_review_decision(
+    component_id: int, decision: ReviewDecision | dict[str, Any]
+) -> dict[str, Any]:
+    """Store the operator's decision on the component (fields corrected, or refused)."""
     d = decision if isinstance(decision, dict) else json.loads(decision.model_dump_json())
     review = core.component_review(component_id)
-    old = {k: "" if v.get("value") is None else str(v["value"]) for k, v in review["fields"].items()}
+    old = {
+        k: "" if v.get("value") is None else str(v["value"]) for k, v in review["fields"].items()
+    }
     corrections = {k: v for k, v in (d.get("fields") or {}).items() if old.get(k) != v}
-    return core.apply_review(component_id, bool(d.get("confirmed", True)), corrections,
-                             reject=bool(d.get("reject", False)), note=str(d.get("note", "")))
+    return core.apply_review(
+        component_id,
+        bool(d.get("confirmed", True)),
+        corrections,
+        reject=bool(d.get("reject", False)),
+        note=str(d.get("note", "")),
+    )

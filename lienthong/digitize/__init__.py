@@ -5,4 +5,11 @@ from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.errors import DigitizeError
 from lienthong.digitize.pipeline import FileResult, digitize_file, digitize_files
 
-__all__ = ["DigitizeConfig", "DigitizeError", "FileResult", "digitize_file", "digitize_files", "load_config"]
+__all__ = [
+    "DigitizeConfig",
+    "DigitizeError",
+    "FileResult",
+    "digitize_file",
+    "digitize_files",
+    "load_config",
+]

@@ -22,8 +22,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
     p.add_argument("--lang", default=None, help="tesseract languages, e.g. vie or vie+eng")
-    p.add_argument("--form", default=None, choices=["birth_certificate", "death_notice"],
-                   help="the form of every file (default: detected from the text)")
+    p.add_argument(
+        "--form",
+        default=None,
+        choices=["birth_certificate", "death_notice"],
+        help="the form of every file (default: detected from the text)",
+    )
     p.add_argument("--workers", type=int, default=None, help="parallel pages (default: all cores)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run)
@@ -39,7 +43,7 @@ def _line(r: FileResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit status: 0 when every file was digitized (some may need review), 2 when a file was bad."""
+    """Exit status 0 when every file was digitized (some may need review), 2 when one was bad."""
     cfg = load_config()
     if args.workers:
         cfg = load_config(ocr={**cfg.ocr.model_dump(), "workers": args.workers})
@@ -49,16 +53,26 @@ def run(args: argparse.Namespace) -> int:
     if show_bar:
         results = _with_progress(args, cfg, forms)
     else:
-        results = digitize_files(args.files, args.out, cfg, forms=forms, lang=args.lang,
-                                 on_file=lambda r: print(_line(r), flush=True))
+        results = digitize_files(
+            args.files,
+            args.out,
+            cfg,
+            forms=forms,
+            lang=args.lang,
+            on_file=lambda r: print(_line(r), flush=True),
+        )
     bad = sum(r.error is not None for r in results)
     pages = sum(len(r.pages) for r in results)
-    print(f"{len(results)} tệp, {pages} trang, {bad} tệp lỗi, {time.perf_counter() - t0:.1f} s",
-          file=sys.stderr)
+    print(
+        f"{len(results)} tệp, {pages} trang, {bad} tệp lỗi, {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return 2 if bad else 0
 
 
-def _with_progress(args: argparse.Namespace, cfg: Any, forms: list[str | None] | None) -> list[FileResult]:
+def _with_progress(
+    args: argparse.Namespace, cfg: Any, forms: list[str | None] | None
+) -> list[FileResult]:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -69,8 +83,14 @@ def _with_progress(args: argparse.Namespace, cfg: Any, forms: list[str | None] |
     )
 
     console = Console(stderr=True)
-    with Progress(TextColumn("số hóa"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("số hóa"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("files", total=len(args.files))
 
         def done(r: FileResult) -> None:

@@ -1,6 +1,6 @@
-"""Digitizing a dossier's paper components (thành phần hồ sơ giấy) and recording the outcome on their
-rows. A bad file never raises: the component is marked ``rejected`` with the Vietnamese reason, and
-the dossier is kept so the official can ask for a supplement."""
+"""Digitizing a dossier's paper components (thành phần hồ sơ giấy) and recording the outcome on
+their rows. A bad file never raises: the component is marked ``rejected`` with the Vietnamese
+reason, and the dossier is kept so the official can ask for a supplement."""
 
 from __future__ import annotations
 
@@ -39,8 +39,12 @@ def _is_pending(c: ComponentRow) -> bool:
 def pending_components(dossier_code: str) -> list[int]:
     """Ids of the dossier's paper components that have a file and are not digitized yet."""
     with session_scope() as s:
-        rows = s.scalars(select(ComponentRow).join(DossierRow).where(DossierRow.code == dossier_code)
-                         .order_by(ComponentRow.id)).all()
+        rows = s.scalars(
+            select(ComponentRow)
+            .join(DossierRow)
+            .where(DossierRow.code == dossier_code)
+            .order_by(ComponentRow.id)
+        ).all()
         return [c.id for c in rows if _is_pending(c)]
 
 
@@ -48,9 +52,13 @@ def dossiers_with_pending(limit: int = 100) -> list[str]:
     """Codes of dossiers that still have paper components to digitize (oldest first)."""
     with session_scope() as s:
         rows = s.execute(
-            select(DossierRow.code, ComponentRow).join(ComponentRow)
-            .where(ComponentRow.paper.is_(True), ComponentRow.digitized.is_(False),
-                   ComponentRow.file_ref.is_not(None))
+            select(DossierRow.code, ComponentRow)
+            .join(ComponentRow)
+            .where(
+                ComponentRow.paper.is_(True),
+                ComponentRow.digitized.is_(False),
+                ComponentRow.file_ref.is_not(None),
+            )
             .order_by(DossierRow.received_at, DossierRow.id)
         ).all()
         codes: list[str] = []
@@ -69,13 +77,17 @@ def _meta_of(res: FileResult, file_ref: str) -> dict[str, Any]:
     return s
 
 
-def digitize_components(component_ids: list[int], cfg: DigitizeConfig | None = None) -> list[dict[str, Any]]:
+def digitize_components(
+    component_ids: list[int], cfg: DigitizeConfig | None = None
+) -> list[dict[str, Any]]:
     """Digitize the given components together (their pages share the pool); one outcome each."""
     cfg = cfg or load_config()
     roots = cfg.intake.roots()
     with session_scope() as s:
-        rows = [(c.id, c.code, c.file_ref or "", c.dossier.code)
-                for c in s.scalars(select(ComponentRow).where(ComponentRow.id.in_(component_ids)))]
+        rows = [
+            (c.id, c.code, c.file_ref or "", c.dossier.code)
+            for c in s.scalars(select(ComponentRow).where(ComponentRow.id.in_(component_ids)))
+        ]
     outcomes: dict[int, dict[str, Any]] = {}
     todo: list[tuple[int, str, str, str, Path]] = []
     for cid, code, ref, dossier_code in rows:
@@ -88,13 +100,17 @@ def digitize_components(component_ids: list[int], cfg: DigitizeConfig | None = N
         by_dir.setdefault(item[3], []).append(item)
     for dossier_code, items in by_dir.items():
         results = digitize_files(
-            [it[4] for it in items], output_dir(dossier_code), cfg,
+            [it[4] for it in items],
+            output_dir(dossier_code),
+            cfg,
             names=[it[4].name for it in items],
             stems=[f"{it[1]}-{it[0]}" for it in items],
             forms=[COMPONENT_FORMS.get(it[1]) for it in items],
         )
         for (cid, _code, ref, _dc, _p), res in zip(items, results, strict=True):
-            outcomes[cid] = _record_error(cid, ref, res.error) if res.error else _record(cid, ref, res)
+            outcomes[cid] = (
+                _record_error(cid, ref, res.error) if res.error else _record(cid, ref, res)
+            )
     return [outcomes[c] for c in component_ids if c in outcomes]
 
 
@@ -107,11 +123,22 @@ def _record(cid: int, ref: str, res: FileResult) -> dict[str, Any]:
         c.confidence = res.confidence
         c.status = status
         c.meta = {**(c.meta or {}), "digitize": _meta_of(res, ref)}
-    log.info("component %s digitized: %d pages, confidence %s, %s", cid, len(res.pages),
-             res.confidence, status)
-    return {"component_id": cid, "status": status, "pages": len(res.pages),
-            "confidence": res.confidence, "form": res.form, "reasons": res.reasons,
-            "outputs": res.outputs}
+    log.info(
+        "component %s digitized: %d pages, confidence %s, %s",
+        cid,
+        len(res.pages),
+        res.confidence,
+        status,
+    )
+    return {
+        "component_id": cid,
+        "status": status,
+        "pages": len(res.pages),
+        "confidence": res.confidence,
+        "form": res.form,
+        "reasons": res.reasons,
+        "outputs": res.outputs,
+    }
 
 
 def _record_error(cid: int, ref: str, exc: DigitizeError) -> dict[str, Any]:
@@ -120,8 +147,11 @@ def _record_error(cid: int, ref: str, exc: DigitizeError) -> dict[str, Any]:
         assert c is not None
         c.digitized = False
         c.status = REJECTED
-        c.meta = {**(c.meta or {}), "digitize": {"file_ref": ref, "error": exc.as_dict()},
-                  "supplement_reason": exc.message_vi}
+        c.meta = {
+            **(c.meta or {}),
+            "digitize": {"file_ref": ref, "error": exc.as_dict()},
+            "supplement_reason": exc.message_vi,
+        }
     log.info("component %s rejected: %s", cid, exc.code)
     return {"component_id": cid, "status": REJECTED, "error": exc.code, "reason": exc.message_vi}
 
@@ -132,12 +162,18 @@ def summarize(dossier_code: str, outcomes: list[dict[str, Any]]) -> dict[str, An
         "dossier_code": dossier_code,
         "digitized": [o["component_id"] for o in outcomes if o["status"] == DIGITIZED],
         "needs_review": [
-            {"component_id": o["component_id"],
-             "reasons": [r["message_vi"] for r in o.get("reasons", [])] or [o.get("reason", "")]}
-            for o in outcomes if o["status"] in (NEEDS_REVIEW, REJECTED)
+            {
+                "component_id": o["component_id"],
+                "reasons": [r["message_vi"] for r in o.get("reasons", [])] or [o.get("reason", "")],
+            }
+            for o in outcomes
+            if o["status"] in (NEEDS_REVIEW, REJECTED)
         ],
-        "rejected": [{"component_id": o["component_id"], "error": o["error"], "reason": o["reason"]}
-                     for o in outcomes if o["status"] == REJECTED],
+        "rejected": [
+            {"component_id": o["component_id"], "error": o["error"], "reason": o["reason"]}
+            for o in outcomes
+            if o["status"] == REJECTED
+        ],
         "components": outcomes,
     }
 
@@ -154,15 +190,29 @@ def component_review(component_id: int) -> dict[str, Any]:
         if c is None:
             raise KeyError(component_id)
         d = (c.meta or {}).get("digitize", {})
-        return {"component_id": c.id, "code": c.code, "name": c.name, "status": c.status,
-                "confidence": c.confidence, "form": d.get("form"), "fields": d.get("fields", {}),
-                "reasons": d.get("reasons", []), "error": d.get("error"),
-                "pages": [p.get("text", "") for p in d.get("page_details", [])]}
+        return {
+            "component_id": c.id,
+            "code": c.code,
+            "name": c.name,
+            "status": c.status,
+            "confidence": c.confidence,
+            "form": d.get("form"),
+            "fields": d.get("fields", {}),
+            "reasons": d.get("reasons", []),
+            "error": d.get("error"),
+            "pages": [p.get("text", "") for p in d.get("page_details", [])],
+        }
 
 
-def apply_review(component_id: int, confirmed: bool, corrections: dict[str, Any] | None = None,
-                 reject: bool = False, note: str = "", reviewer: str = "operator") -> dict[str, Any]:
-    """Record an operator's decision: confirmed (with corrected fields) or refused for supplement."""
+def apply_review(
+    component_id: int,
+    confirmed: bool,
+    corrections: dict[str, Any] | None = None,
+    reject: bool = False,
+    note: str = "",
+    reviewer: str = "operator",
+) -> dict[str, Any]:
+    """Record an operator's decision: confirmed (fields corrected) or refused for supplement."""
     with session_scope() as s:
         c = s.get(ComponentRow, component_id)
         if c is None:
@@ -175,8 +225,13 @@ def apply_review(component_id: int, confirmed: bool, corrections: dict[str, Any]
             if old.get("value") != value:
                 fields[name] = {**old, "value": value, "confidence": 1.0, "corrected": True}
         d["fields"] = fields
-        d["review"] = {"confirmed": confirmed and not reject, "reject": reject, "note": note,
-                       "reviewer": reviewer, "corrected": sorted(corrections or {})}
+        d["review"] = {
+            "confirmed": confirmed and not reject,
+            "reject": reject,
+            "note": note,
+            "reviewer": reviewer,
+            "corrected": sorted(corrections or {}),
+        }
         meta["digitize"] = d
         if reject:
             c.status, c.digitized = REJECTED, False

@@ -1,4 +1,4 @@
-"""Settings of digitization, read from ``config/digitize.yaml`` (or ``LIENTHONG_DIGITIZE_CONFIG``)."""
+"""Settings of digitization: ``config/digitize.yaml``, or ``$LIENTHONG_DIGITIZE_CONFIG``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ class _M(BaseModel):
 
 
 class Limits(_M):
-    max_file_bytes: int = Field(200_000_000, gt=0)
-    max_pages: int = Field(300, gt=0)
-    max_pixels: int = Field(60_000_000, gt=0)
-    page_timeout_seconds: float = Field(120, gt=0)
+    max_file_bytes: int = Field(default=200_000_000, gt=0)
+    max_pages: int = Field(default=300, gt=0)
+    max_pixels: int = Field(default=60_000_000, gt=0)
+    page_timeout_seconds: float = Field(default=120, gt=0)
 
 
 class TextLayer(_M):
@@ -29,9 +29,9 @@ class TextLayer(_M):
 
 
 class Ocr(_M):
-    dpi: int = Field(300, ge=72, le=600)
+    dpi: int = Field(default=300, ge=72, le=600)
     psm: int = 3
-    workers: int = Field(0, ge=0)
+    workers: int = Field(default=0, ge=0)
     executor: Literal["process", "thread"] = "process"
     start_method: Literal["fork", "forkserver", "spawn"] = "fork"
     low_word_confidence: float = 60
@@ -69,8 +69,10 @@ class Intake(_M):
 
     def roots(self) -> list[Path]:
         base = get_settings().var_dir
-        return [(base / r).resolve() if not Path(r).is_absolute() else Path(r).resolve()
-                for r in self.allowed_roots]
+        return [
+            (base / r).resolve() if not Path(r).is_absolute() else Path(r).resolve()
+            for r in self.allowed_roots
+        ]
 
 
 class DigitizeConfig(_M):

@@ -78,8 +78,10 @@ FORMS: dict[str, dict[str, Any]] = {
     },
 }
 # The time-and-date phrase of a birth or a death splits into two fields.
-_MOMENT_FIELDS = {"child_birth": ("child_birth_time", "child_date_of_birth"),
-                  "death": ("time_of_death", "date_of_death")}
+_MOMENT_FIELDS = {
+    "child_birth": ("child_birth_time", "child_date_of_birth"),
+    "death": ("time_of_death", "date_of_death"),
+}
 COMPONENT_FORMS = {"GCS": "birth_certificate", "GBT": "death_notice"}
 
 
@@ -103,7 +105,7 @@ def detect_form(text: str) -> str | None:
     for kind, spec in FORMS.items():
         t = spec["title"]
         for i in range(0, len(flat) - len(t) + 1):
-            if flat[i] == t[0] and SequenceMatcher(None, flat[i:i + len(t)], t).ratio() >= 0.9:
+            if flat[i] == t[0] and SequenceMatcher(None, flat[i : i + len(t)], t).ratio() >= 0.9:
                 return kind
     return None
 
@@ -113,8 +115,9 @@ def detect_form(text: str) -> str | None:
 _DATE = re.compile(r"(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{4})")
 _WORD_DATE = re.compile(r"ngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*nam\s*(\d{4})")
 _TIME = re.compile(r"(\d{1,2})\s*gio\s*(\d{1,2})\s*phut")
-_DIGIT_FIXES = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5",
-                              "B": "8", "Z": "2"})
+_DIGIT_FIXES = str.maketrans(
+    {"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5", "B": "8", "Z": "2"}
+)
 
 
 def _date(d: str, m: str, y: str) -> str | None:
@@ -130,7 +133,9 @@ def _parse(kind: str, raw: str) -> Any:
         return raw.strip(" ,.;") or None
     if kind == "name":
         v = re.sub(r"[^\w\s.\-]", "", raw).strip(" .-")
-        return " ".join(w.capitalize() if w.isupper() and len(w) > 1 else w for w in v.split()) or None
+        return (
+            " ".join(w.capitalize() if w.isupper() and len(w) > 1 else w for w in v.split()) or None
+        )
     if kind == "word":
         m = re.match(r"\s*([^\W\d_]+)", raw)
         return m.group(1) if m else None
@@ -161,8 +166,11 @@ def _parse(kind: str, raw: str) -> Any:
         return digits if digits.isdigit() and len(digits) in (9, 12) else None
     if kind == "moment":
         t, d = _TIME.search(flat), _WORD_DATE.search(flat)
-        tv = f"{int(t.group(1)):02d}:{int(t.group(2)):02d}" if t and int(t.group(1)) < 24 and int(
-            t.group(2)) < 60 else None
+        tv = (
+            f"{int(t.group(1)):02d}:{int(t.group(2)):02d}"
+            if t and int(t.group(1)) < 24 and int(t.group(2)) < 60
+            else None
+        )
         return (tv, _date(*d.groups()) if d else None)
     raise ValueError(kind)
 
@@ -204,7 +212,7 @@ def _find_labels(tokens: list[str], labels: Sequence[Label]) -> list[tuple[int, 
         target = deaccent(lb.phrase).split()
         n = len(target)
         for i in range(0, len(tokens) - n + 1):
-            window = tokens[i:i + n]
+            window = tokens[i : i + n]
             if n == 1:  # one-word labels ("Số:", "Tại:") must match exactly, colon included
                 ratio = 1.0 if window[0] == target[0] else 0.0
             else:
@@ -247,7 +255,7 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
         for r_i, row in enumerate(rows):
             tokens = [_norm_token(w[0]) for w in row]
             matches = _find_labels(tokens, spec["labels"])
-            for k, (start, end, lb, ratio) in enumerate(matches):
+            for k, (_start, end, lb, ratio) in enumerate(matches):
                 stop = matches[k + 1][0] if k + 1 < len(matches) else len(row)
                 vwords = row[end:stop]
                 if vwords and vwords[0][0] == ":":
@@ -265,9 +273,16 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
                 dated.append((row, deaccent(" ".join(w[0] for w in row))))
             if r_i < 6 and "issuer" not in out:
                 left = [w for w in row if w[2] + w[4] < width * 0.55]
-                if "benh vien" in deaccent(" ".join(w[0] for w in left)) or "trung tam y te" in deaccent(
-                        " ".join(w[0] for w in left)):
-                    put("issuer", _parse("name", " ".join(w[0] for w in left)), left, page["index"], 1.0)
+                if "benh vien" in deaccent(
+                    " ".join(w[0] for w in left)
+                ) or "trung tam y te" in deaccent(" ".join(w[0] for w in left)):
+                    put(
+                        "issuer",
+                        _parse("name", " ".join(w[0] for w in left)),
+                        left,
+                        page["index"],
+                        1.0,
+                    )
         if dated:  # the place-and-date line above the signature: the day the paper was issued
             row, flat = dated[-1]
             m = _WORD_DATE.search(flat)
@@ -277,7 +292,9 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
     return out
 
 
-def fields_for(kind: str | None, pages: Sequence[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
+def fields_for(
+    kind: str | None, pages: Sequence[dict[str, Any]]
+) -> tuple[str | None, dict[str, Any]]:
     """Detect the form (unless ``kind`` is given) and extract its fields; (None, {}) if unknown."""
     if kind is None:
         for p in pages:

@@ -13,7 +13,9 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Geometry:
-    skew_degrees: float  # rotate the page by minus this (counter-clockwise positive) to straighten it
+    skew_degrees: (
+        float  # rotate the page by minus this (counter-clockwise positive) to straighten it
+    )
     vertical_text: bool  # text lines run top to bottom: the page lies on its side (90/270)
     ink_share: float  # share of dark pixels; ~0 for a blank page
 

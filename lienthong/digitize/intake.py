@@ -70,7 +70,7 @@ class IntakeFile:
 
 
 def sniff(head: bytes) -> str:
-    """The real type from the first bytes: a :data:`FileKind`, or a description of something else."""
+    """The real type from the first bytes: a :data:`FileKind`, or a description of another type."""
     if head[:4] == b"%PDF" or b"%PDF-" in head[:1024]:
         return "pdf"
     if head[:3] == b"\xff\xd8\xff":
@@ -138,7 +138,9 @@ def _dpi(im: Image.Image) -> float:
     return float(min(600, max(100, round(max(im.size) / 11.69))))
 
 
-def open_file(path: Path, cfg: DigitizeConfig, *, file_index: int = 0, name: str | None = None) -> IntakeFile:
+def open_file(
+    path: Path, cfg: DigitizeConfig, *, file_index: int = 0, name: str | None = None
+) -> IntakeFile:
     """Check one file and list its pages; raises a :class:`DigitizeError` for a bad file."""
     name = check_name(name or path.name)
     try:
@@ -173,7 +175,7 @@ def open_file(path: Path, cfg: DigitizeConfig, *, file_index: int = 0, name: str
 
 
 def _image_pages(intake: IntakeFile, tail: bytes, cfg: DigitizeConfig, fi: int) -> None:
-    name, lim = intake.name, cfg.limits
+    name = intake.name
     if intake.kind == "jpeg" and b"\xff\xd9" not in tail:
         raise CorruptFile(name, "JPEG without end-of-image marker (truncated)")
     if intake.kind == "png" and b"IEND" not in tail:
@@ -203,8 +205,9 @@ def _frames(intake: IntakeFile, im: Image.Image, cfg: DigitizeConfig, fi: int) -
         if frame >= lim.max_pages:
             raise TooManyPages(name, f"> {lim.max_pages}", lim.max_pages)
         many = intake.kind == "tiff" and getattr(im, "n_frames", 1) > 1 if frame == 0 else True
-        intake.pages.append(PageJob(fi, frame, "tiff_frame" if many else "image",
-                                    str(intake.path), frame, _dpi(im)))
+        intake.pages.append(
+            PageJob(fi, frame, "tiff_frame" if many else "image", str(intake.path), frame, _dpi(im))
+        )
         if intake.kind != "tiff":
             break
         try:
@@ -213,7 +216,9 @@ def _frames(intake: IntakeFile, im: Image.Image, cfg: DigitizeConfig, fi: int) -
             break
         frame += 1
     if len(intake.pages) == 1 and intake.kind == "tiff":
-        intake.pages[0] = PageJob(fi, 0, "image", str(intake.path), 0, intake.pages[0].dpi)
+        first = intake.pages[0]
+        assert isinstance(first, PageJob)
+        intake.pages[0] = PageJob(fi, 0, "image", str(intake.path), 0, first.dpi)
 
 
 def usable_text(text: str, cfg: DigitizeConfig) -> bool:
@@ -234,7 +239,9 @@ def _pdf_pages(intake: IntakeFile, tail: bytes, cfg: DigitizeConfig, fi: int) ->
         _pdf_pages_from(PdfReader, fh, intake, cfg, fi)
 
 
-def _pdf_pages_from(PdfReader: Any, fh: Any, intake: IntakeFile, cfg: DigitizeConfig, fi: int) -> None:
+def _pdf_pages_from(
+    PdfReader: Any, fh: Any, intake: IntakeFile, cfg: DigitizeConfig, fi: int
+) -> None:
     name, lim = intake.name, cfg.limits
     try:
         reader = PdfReader(fh, strict=False)
@@ -276,7 +283,10 @@ def _pdf_pages_from(PdfReader: Any, fh: Any, intake: IntakeFile, cfg: DigitizeCo
                 layout = page.extract_text(extraction_mode="layout") or ""
             except Exception:  # noqa: BLE001
                 layout = text
-            intake.pages.append(TextPage(fi, i, text.strip("\n") + "\n",
-                                         unicodedata.normalize("NFC", layout)))
+            intake.pages.append(
+                TextPage(fi, i, text.strip("\n") + "\n", unicodedata.normalize("NFC", layout))
+            )
         else:
-            intake.pages.append(PageJob(fi, i, "pdf_page", str(intake.path), i, cfg.ocr.dpi, encrypted))
+            intake.pages.append(
+                PageJob(fi, i, "pdf_page", str(intake.path), i, cfg.ocr.dpi, encrypted)
+            )

@@ -118,11 +118,14 @@ def _full_page_image(page: Any) -> Any | None:
     ops = [op for _, op in ContentStream(page.get_contents(), page.pdf).operations]
     if any(op in (b"BT", b"re", b"l", b"c", b"S", b"f") for op in ops) or ops.count(b"Do") != 1:
         return None
-    cms = [args for args, op in ContentStream(page.get_contents(), page.pdf).operations if op == b"cm"]
+    cms = [
+        args for args, op in ContentStream(page.get_contents(), page.pdf).operations if op == b"cm"
+    ]
     box = page.mediabox
     pw, ph = float(box.width), float(box.height)
-    if not cms or not any(abs(float(a[0]) - pw) < 0.02 * pw and abs(float(a[3]) - ph) < 0.02 * ph
-                          for a in cms):
+    if not cms or not any(
+        abs(float(a[0]) - pw) < 0.02 * pw and abs(float(a[3]) - ph) < 0.02 * ph for a in cms
+    ):
         return None
     return xo
 
@@ -150,37 +153,52 @@ def _pdf_page_from(fh: Any, job: PageJob, params: OcrParams) -> _Img:
         filters = xo.get("/Filter")
         filters = list(filters) if isinstance(filters, list) else [filters]
         cs = xo.get("/ColorSpace")
-        if (filters == ["/DCTDecode"] and cs in ("/DeviceGray", "/DeviceRGB")
-                and "/Decode" not in xo and "/SMask" not in xo):
+        if (
+            filters == ["/DCTDecode"]
+            and cs in ("/DeviceGray", "/DeviceRGB")
+            and "/Decode" not in xo
+            and "/SMask" not in xo
+        ):
             # The scanner's JPEG as it is: no decode, no re-encode, and the PDF keeps its bytes.
             path = _tmp(params, job, ".jpg")
             Path(path).write_bytes(xo._data)
             return _Img(path, dpi, "pdf_image", True, (w, h))
-        from pypdf.filters import _xobj_to_image
-
-        im = _xobj_to_image(xo)[2]
+        im = page.images[0].image  # the only image (checked above), decoded by pypdf
+        assert im is not None
         return _Img(_save_pnm(im, _tmp(params, job, "")), dpi, "pdf_image", True, (w, h))
     # Vector content or several images: render the page, the only case that needs pdftoppm.
     # pdftoppm decodes every image on the page, so a bomb hidden in one is refused first.
     res = page.get("/Resources")
     xobjs = res.get_object().get("/XObject") if res else None
-    for ref in (xobjs.get_object().values() if xobjs else []):
+    for ref in xobjs.get_object().values() if xobjs else []:
         xo_ = ref.get_object()
         if xo_.get("/Subtype") == "/Image":
             _check_pixels(int(xo_.get("/Width", 0)), int(xo_.get("/Height", 0)), params)
     rot = page.rotation % 180 == 90
-    w, h = (ph, pw) if rot else (pw, ph)
-    dpi = params.raster_dpi
-    _check_pixels(round(w / 72 * dpi), round(h / 72 * dpi), params)
+    pw2, ph2 = (ph, pw) if rot else (pw, ph)
+    dpi = float(params.raster_dpi)
+    _check_pixels(round(pw2 / 72 * dpi), round(ph2 / 72 * dpi), params)
     base = _tmp(params, job, "-r")
-    cmd = ["pdftoppm", "-r", str(dpi), "-f", str(job.frame + 1), "-l", str(job.frame + 1),
-           "-singlefile", job.path, base]
+    cmd = [
+        "pdftoppm",
+        "-r",
+        str(dpi),
+        "-f",
+        str(job.frame + 1),
+        "-l",
+        str(job.frame + 1),
+        "-singlefile",
+        job.path,
+        base,
+    ]
     if job.encrypted:
         cmd[1:1] = ["-upw", ""]
     run = subprocess.run(cmd, capture_output=True, timeout=params.timeout)
     if run.returncode != 0 or not Path(base + ".ppm").exists():
         raise PageError("corrupt_file", f"pdftoppm: {run.stderr.decode(errors='replace')[:200]}")
-    return _Img(base + ".ppm", dpi, "pdf_raster", True, (round(w / 72 * dpi), round(h / 72 * dpi)))
+    return _Img(
+        base + ".ppm", dpi, "pdf_raster", True, (round(pw2 / 72 * dpi), round(ph2 / 72 * dpi))
+    )
 
 
 def _open(job: PageJob, params: OcrParams) -> _Img:
@@ -218,8 +236,14 @@ def _save_turned(im: Image.Image, path_base: str) -> str:
     return path
 
 
-def _turn(img: _Img, rotate_cw: int, skew: float, params: OcrParams, job: PageJob,
-          full: Image.Image | None) -> _Img:
+def _turn(
+    img: _Img,
+    rotate_cw: int,
+    skew: float,
+    params: OcrParams,
+    job: PageJob,
+    full: Image.Image | None,
+) -> _Img:
     """Rotate by OSD's answer (clockwise degrees) and straighten the skew; writes a PNM."""
     im = full if full is not None else Image.open(img.path)
     if im.mode not in ("1", "L", "RGB"):
@@ -244,8 +268,9 @@ _OCONF_RE = re.compile(r"Orientation confidence:\s*([\d.]+)")
 def osd(path: str, dpi: float, params: OcrParams) -> tuple[int, float]:
     """tesseract's orientation detection: (clockwise degrees to turn the page, confidence)."""
     try:
-        out = pytesseract.image_to_osd(path, config=f"--psm 0 --dpi {round(dpi)}",
-                                       timeout=params.timeout)
+        out = pytesseract.image_to_osd(
+            path, config=f"--psm 0 --dpi {round(dpi)}", timeout=params.timeout
+        )
     except (pytesseract.TesseractError, RuntimeError):  # too little text to decide
         return 0, 0.0
     rot, conf = _ROTATE_RE.search(out), _OCONF_RE.search(out)
@@ -266,7 +291,9 @@ def parse_tsv(tsv: str) -> list[Word]:
         if not text or conf < 0:
             continue
         line_key = int(parts[2]) * 1_000_000 + int(parts[3]) * 1000 + int(parts[4])
-        words.append((text, conf, int(parts[6]), int(parts[7]), int(parts[8]), int(parts[9]), line_key))
+        words.append(
+            (text, conf, int(parts[6]), int(parts[7]), int(parts[8]), int(parts[9]), line_key)
+        )
     return words
 
 
@@ -274,8 +301,9 @@ def _tesseract(img: _Img, params: OcrParams, job: PageJob, tag: str) -> dict[str
     base = _tmp(params, job, f"-o{tag}")
     config = f"--dpi {round(img.dpi)} --psm {params.psm} -c tessedit_create_tsv=1"
     try:
-        pytesseract.pytesseract.run_tesseract(img.path, base, "pdf txt", params.lang, config,
-                                              timeout=params.timeout)
+        pytesseract.pytesseract.run_tesseract(
+            img.path, base, "pdf txt", params.lang, config, timeout=params.timeout
+        )
     except RuntimeError as exc:  # pytesseract's timeout
         raise PageError("ocr_failed", f"timeout after {params.timeout:.0f} s") from exc
     except pytesseract.TesseractError as exc:
@@ -287,8 +315,13 @@ def _tesseract(img: _Img, params: OcrParams, job: PageJob, tag: str) -> dict[str
     confs = [w[1] for w in words]
     mean = float(np.mean(confs)) if confs else 0.0
     low = sum(c < params.low_word_confidence for c in confs) / len(confs) if confs else 1.0
-    return {"pdf": base + ".pdf", "text": text.strip("\n") + "\n" if text.strip() else "",
-            "words": words, "confidence": round(mean, 2), "low_confidence_share": round(low, 4)}
+    return {
+        "pdf": base + ".pdf",
+        "text": text.strip("\n") + "\n" if text.strip() else "",
+        "words": words,
+        "confidence": round(mean, 2),
+        "low_confidence_share": round(low, 4),
+    }
 
 
 def _score(r: dict[str, Any]) -> float:
@@ -337,11 +370,19 @@ def ocr_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
         timings["ocr"] = time.perf_counter() - t1
         timings["total"] = time.perf_counter() - t0
         return {
-            "file_index": job.file_index, "index": job.index, "source": img.source,
-            "dpi": img.dpi, "width": img.size[0], "height": img.size[1],
-            "rotation": rotation, "osd_confidence": round(osd_conf, 2),
-            "skew_degrees": skew, "ink_share": round(geo.ink_share, 4),
-            **result, "timings": {k: round(v, 4) for k, v in timings.items()}, "error": None,
+            "file_index": job.file_index,
+            "index": job.index,
+            "source": img.source,
+            "dpi": img.dpi,
+            "width": img.size[0],
+            "height": img.size[1],
+            "rotation": rotation,
+            "osd_confidence": round(osd_conf, 2),
+            "skew_degrees": skew,
+            "ink_share": round(geo.ink_share, 4),
+            **result,
+            "timings": {k: round(v, 4) for k, v in timings.items()},
+            "error": None,
         }
     except PageError as exc:
         return _failed(job, exc.code, exc.detail, t0)
@@ -354,5 +395,9 @@ def ocr_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
 
 
 def _failed(job: PageJob, code: str, detail: str, t0: float) -> dict[str, Any]:
-    return {"file_index": job.file_index, "index": job.index, "error": {"code": code, "detail": detail},
-            "timings": {"total": round(time.perf_counter() - t0, 4)}}
+    return {
+        "file_index": job.file_index,
+        "index": job.index,
+        "error": {"code": code, "detail": detail},
+        "timings": {"total": round(time.perf_counter() - t0, 4)},
+    }

@@ -55,22 +55,33 @@ class FileResult:
     def summary(self) -> dict[str, Any]:
         """What the JSON output holds (and what a task stores as component metadata)."""
         return {
-            "file": self.name, "sha256": self.sha256, "pages": len(self.pages),
-            "confidence": self.confidence, "seconds": round(self.seconds, 3), "form": self.form,
-            "fields": self.fields, "review": self.review, "reasons": self.reasons,
-            "outputs": self.outputs, "notes": self.notes,
+            "file": self.name,
+            "sha256": self.sha256,
+            "pages": len(self.pages),
+            "confidence": self.confidence,
+            "seconds": round(self.seconds, 3),
+            "form": self.form,
+            "fields": self.fields,
+            "review": self.review,
+            "reasons": self.reasons,
+            "outputs": self.outputs,
+            "notes": self.notes,
             "error": self.error.as_dict() if self.error else None,
         }
 
 
 def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
     return OcrParams(
-        lang=lang or cfg.lang, psm=cfg.ocr.psm, raster_dpi=cfg.ocr.dpi,
-        timeout=cfg.limits.page_timeout_seconds, max_pixels=cfg.limits.max_pixels,
+        lang=lang or cfg.lang,
+        psm=cfg.ocr.psm,
+        raster_dpi=cfg.ocr.dpi,
+        timeout=cfg.limits.page_timeout_seconds,
+        max_pixels=cfg.limits.max_pixels,
         low_word_confidence=cfg.ocr.low_word_confidence,
         recheck_below_confidence=cfg.orientation.recheck_below_confidence,
         min_osd_confidence=cfg.orientation.min_osd_confidence,
-        deskew_min_degrees=cfg.deskew.min_degrees, deskew_max_degrees=cfg.deskew.max_degrees,
+        deskew_min_degrees=cfg.deskew.min_degrees,
+        deskew_max_degrees=cfg.deskew.max_degrees,
         workdir=workdir,
     )
 
@@ -78,8 +89,9 @@ def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
 def _page_error(name: str, err: dict[str, str], cfg: DigitizeConfig) -> E.DigitizeError:
     code, detail = err["code"], err["detail"]
     if code == "image_too_large":
-        return E.ImageTooLarge(name, 0, 0, cfg.limits.max_pixels) if "x" not in detail else \
-            E.ImageTooLarge(name, *map(int, detail.split("x")[:2]), cfg.limits.max_pixels)
+        w, _, h = detail.partition("x")
+        dims = (int(w), int(h)) if w.isdigit() and h.isdigit() else (0, 0)
+        return E.ImageTooLarge(name, dims[0], dims[1], cfg.limits.max_pixels)
     if code == "ocr_failed":
         return E.OcrFailed(name, detail)
     return E.CorruptFile(name, detail)
@@ -125,7 +137,7 @@ def digitize_files(
 ) -> list[FileResult]:
     """Digitize ``paths`` into ``out_dir``; a bad file gets ``error`` set and the others go on.
 
-    ``names``: the file names to show and check (default: each path's name); ``stems``: output names;
+    ``names``: file names to show and check (default: each path's name); ``stems``: output names;
     ``forms``: a known form kind per file (else detected from the text).
     """
     cfg = cfg or load_config()
@@ -160,20 +172,30 @@ def digitize_files(
     pending: dict[int, int] = {}
     page_results: dict[int, dict[int, dict[str, Any]]] = {i: {} for i in range(n)}
     jobs: list[PageJob] = []
-    for i, intake in enumerate(intakes):
-        if intake is None:
+    for i, opened in enumerate(intakes):
+        if opened is None:
             continue
-        pending[i] = len(intake.pages)
-        for pg in intake.pages:
+        pending[i] = len(opened.pages)
+        for pg in opened.pages:
             if isinstance(pg, TextPage):
                 words = pg.text.split()
                 page_results[i][pg.index] = {
-                    "file_index": i, "index": pg.index, "source": "text_layer", "text": pg.text,
-                    "confidence": 100.0, "low_confidence_share": 0.0, "word_count": len(words),
-                    "words": layout_words(pg.layout or pg.text), "rotation": 0, "skew_degrees": 0.0, "timings": {}, "error": None,
+                    "file_index": i,
+                    "index": pg.index,
+                    "source": "text_layer",
+                    "text": pg.text,
+                    "confidence": 100.0,
+                    "low_confidence_share": 0.0,
+                    "word_count": len(words),
+                    "words": layout_words(pg.layout or pg.text),
+                    "rotation": 0,
+                    "skew_degrees": 0.0,
+                    "timings": {},
+                    "error": None,
                 }
             else:
                 jobs.append(pg)
+
     def finish(i: int) -> None:
         intake = intakes[i]
         assert intake is not None
@@ -183,8 +205,8 @@ def digitize_files(
 
     try:
         if on_file:
-            for i, intake in enumerate(intakes):
-                if intake is None:
+            for i, maybe in enumerate(intakes):
+                if maybe is None:
                     on_file(results[i])
         for i in list(pending):
             if len(page_results[i]) == pending[i]:
@@ -208,7 +230,9 @@ def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
     todo = list(jobs)
     for attempt in (1, 2):
         pool = get_pool(cfg.ocr)
-        futures: dict[Future[dict[str, Any]], PageJob] = {pool.submit(ocr_page, j, params): j for j in todo}
+        futures: dict[Future[dict[str, Any]], PageJob] = {
+            pool.submit(ocr_page, j, params): j for j in todo
+        }
         todo = []
         from concurrent.futures import as_completed
 
@@ -222,12 +246,22 @@ def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
         reset_pool()
         if attempt == 2:
             for j in todo:
-                yield {"file_index": j.file_index, "index": j.index, "timings": {},
-                       "error": {"code": "ocr_failed", "detail": "worker process died"}}
+                yield {
+                    "file_index": j.file_index,
+                    "index": j.index,
+                    "timings": {},
+                    "error": {"code": "ocr_failed", "detail": "worker process died"},
+                }
 
 
-def _finish(res: FileResult, intake: IntakeFile, pages: dict[int, dict[str, Any]], out: Path,
-            cfg: DigitizeConfig, form_hint: str | None) -> None:
+def _finish(
+    res: FileResult,
+    intake: IntakeFile,
+    pages: dict[int, dict[str, Any]],
+    out: Path,
+    cfg: DigitizeConfig,
+    form_hint: str | None,
+) -> None:
     t0 = time.perf_counter()
     ordered = [pages[k] for k in sorted(pages)]
     failed = [p for p in ordered if p.get("error")]
@@ -240,21 +274,29 @@ def _finish(res: FileResult, intake: IntakeFile, pages: dict[int, dict[str, Any]
     res.form, res.fields = fields_for(form_hint, ordered)
     reasons: list[Reason] = [r for p in ordered for r in check_page(p, cfg)]
     if res.form:
-        reasons += check_fields(res.fields, FORMS[res.form]["required"], cfg, field_labels(res.form))
+        reasons += check_fields(
+            res.fields, FORMS[res.form]["required"], cfg, field_labels(res.form)
+        )
     res.reasons = reasons_as_dicts(reasons)
     res.review = bool(reasons)
     weights = [(p["confidence"], p["word_count"]) for p in ordered if p["word_count"]]
     total = sum(w for _, w in weights)
     res.confidence = round(sum(c * w for c, w in weights) / total, 2) if total else None
     res.sha256 = _sha256(intake.path)
-    res.pages = [{k: v for k, v in p.items() if k not in ("words", "pdf", "file_index")} | {
-        "page": p["index"] + 1} for p in ordered]
+    res.pages = [
+        {k: v for k, v in p.items() if k not in ("words", "pdf", "file_index")}
+        | {"page": p["index"] + 1}
+        for p in ordered
+    ]
     _write_outputs(res, intake, ordered, out)
     res.seconds = sum(p["timings"].get("total", 0.0) for p in ordered) + time.perf_counter() - t0
     res.outputs["json"] = str(out / f"{res.stem}.json")
-    _atomic_write(out / f"{res.stem}.json",
-                  json.dumps(res.summary() | {"page_details": res.pages}, ensure_ascii=False,
-                             indent=1).encode("utf-8"))
+    _atomic_write(
+        out / f"{res.stem}.json",
+        json.dumps(
+            res.summary() | {"page_details": res.pages}, ensure_ascii=False, indent=1
+        ).encode("utf-8"),
+    )
     # Words stay in memory for the caller (review forms), never in the JSON: it is read by people.
     res.pages = [p | {"words": q.get("words", [])} for p, q in zip(res.pages, ordered, strict=True)]
 
@@ -265,7 +307,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _write_outputs(res: FileResult, intake: IntakeFile, pages: list[dict[str, Any]], out: Path) -> None:
+def _write_outputs(
+    res: FileResult, intake: IntakeFile, pages: list[dict[str, Any]], out: Path
+) -> None:
     writer = PdfWriter()
     source: PdfReader | None = None
     with contextlib.ExitStack() as files:
@@ -287,18 +331,20 @@ def _write_outputs(res: FileResult, intake: IntakeFile, pages: list[dict[str, An
     res.outputs = {"pdf": str(pdf_path), "txt": str(out / f"{res.stem}.txt")}
 
 
-def digitize_file(path: Path | str, out_dir: Path | str, cfg: DigitizeConfig | None = None,
-                  **kw: Any) -> FileResult:
+def digitize_file(
+    path: Path | str,
+    out_dir: Path | str,
+    cfg: DigitizeConfig | None = None,
+    *,
+    name: str | None = None,
+    stem: str | None = None,
+    form: str | None = None,
+    lang: str | None = None,
+) -> FileResult:
     """Digitize one file; raises the file's :class:`DigitizeError` instead of returning it."""
-    single = {k: [v] for k, v in kw.items() if k in ("names", "stems", "forms")}
-    rest = {k: v for k, v in kw.items() if k not in single}
-    if "name" in rest:
-        single["names"] = [rest.pop("name")]
-    if "stem" in rest:
-        single["stems"] = [rest.pop("stem")]
-    if "form" in rest:
-        single["forms"] = [rest.pop("form")]
-    (res,) = digitize_files([path], out_dir, cfg, **single, **rest)
+    (res,) = digitize_files(
+        [path], out_dir, cfg, names=[name], stems=[stem], forms=[form], lang=lang
+    )
     if res.error is not None:
         raise res.error
     return res

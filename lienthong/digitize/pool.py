@@ -21,7 +21,7 @@ def _init_worker() -> None:
 
 
 def get_pool(ocr: Ocr) -> Executor:
-    """The shared executor for ``ocr``'s settings (created on first use, replaced if they change)."""
+    """The shared executor for ``ocr``'s settings (made on first use, replaced if they change)."""
     global _pool
     key = (ocr.executor, ocr.worker_count(), ocr.start_method)
     with _lock:

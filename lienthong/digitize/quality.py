@@ -87,33 +87,70 @@ def check_page(page: dict[str, Any], cfg: DigitizeConfig) -> list[Reason]:
         return out
     conf = page.get("confidence") or 0.0
     if conf < q.page_min_confidence:
-        out.append(Reason("low_page_confidence",
-                          f"Trang {n}: độ tin cậy nhận dạng thấp ({conf:.0f}/100).", n, None, conf))
+        out.append(
+            Reason(
+                "low_page_confidence",
+                f"Trang {n}: độ tin cậy nhận dạng thấp ({conf:.0f}/100).",
+                n,
+                None,
+                conf,
+            )
+        )
     low = page.get("low_confidence_share", 0.0)
     if low > q.max_low_confidence_share:
-        out.append(Reason("many_low_confidence_words",
-                          f"Trang {n}: {low:.0%} số từ có độ tin cậy thấp.", n, None, low))
+        out.append(
+            Reason(
+                "many_low_confidence_words",
+                f"Trang {n}: {low:.0%} số từ có độ tin cậy thấp.",
+                n,
+                None,
+                low,
+            )
+        )
     d = diacritics_check(page.get("text", ""), cfg)
     if d.broken:
-        out.append(Reason("broken_diacritics",
-                          f"Trang {n}: dấu tiếng Việt có vẻ bị mất hoặc sai "
-                          f"({d.plain_share:.0%} âm tiết không dấu, {d.invalid_share:.0%} từ không hợp lệ).",
-                          n, None, d.plain_share))
+        out.append(
+            Reason(
+                "broken_diacritics",
+                f"Trang {n}: dấu tiếng Việt có vẻ bị mất hoặc sai "
+                f"({d.plain_share:.0%} âm tiết không dấu, {d.invalid_share:.0%} từ không hợp lệ).",
+                n,
+                None,
+                d.plain_share,
+            )
+        )
     return out
 
 
-def check_fields(fields: dict[str, dict[str, Any]], required: list[str], cfg: DigitizeConfig,
-                 labels: dict[str, str]) -> list[Reason]:
+def check_fields(
+    fields: dict[str, dict[str, Any]],
+    required: list[str],
+    cfg: DigitizeConfig,
+    labels: dict[str, str],
+) -> list[Reason]:
     out: list[Reason] = []
     for name in required:
         if name not in fields or fields[name].get("value") in (None, ""):
-            out.append(Reason("field_missing",
-                              f"Không đọc được trường «{labels.get(name, name)}».", None, name))
+            out.append(
+                Reason(
+                    "field_missing",
+                    f"Không đọc được trường «{labels.get(name, name)}».",
+                    None,
+                    name,
+                )
+            )
     for name, f in fields.items():
         if f.get("value") not in (None, "") and f["confidence"] < cfg.quality.field_min_confidence:
-            out.append(Reason("low_field_confidence",
-                              f"Trường «{labels.get(name, name)}» có độ tin cậy thấp "
-                              f"({f['confidence']:.2f}).", f.get("page"), name, f["confidence"]))
+            out.append(
+                Reason(
+                    "low_field_confidence",
+                    f"Trường «{labels.get(name, name)}» có độ tin cậy thấp "
+                    f"({f['confidence']:.2f}).",
+                    f.get("page"),
+                    name,
+                    f["confidence"],
+                )
+            )
     return out
 
 

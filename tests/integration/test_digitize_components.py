@@ -1,5 +1,5 @@
 """Digitizing a dossier's paper components on PostgreSQL: rows updated, bad files rejected with a
-Vietnamese reason (the dossier kept), weak scans sent to review, and the operator's review applied."""
+Vietnamese reason (the dossier kept), weak scans sent to review, the operator's review applied."""
 
 from __future__ import annotations
 
@@ -39,14 +39,27 @@ def var_dir(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _dossier(components: list[tuple[str, str | None, bool]]) -> list[int]:
     now = datetime(2025, 3, 1, 9, tzinfo=UTC)
     with session_scope() as s:
-        d = DossierRow(code=CODE, uid=uuid.uuid4().hex, unit_id="000.00.06.H56", procedure_id="lien-thong-khai-sinh",
-                       procedure_code="2.002621", procedure_version="2024-06-10", time_limit_days=3,
-                       channel="in_person", status=2, received_at=now, payload={}, created_at=now,
-                       updated_at=now)
+        d = DossierRow(
+            code=CODE,
+            uid=uuid.uuid4().hex,
+            unit_id="000.00.06.H56",
+            procedure_id="lien-thong-khai-sinh",
+            procedure_code="2.002621",
+            procedure_version="2024-06-10",
+            time_limit_days=3,
+            channel="in_person",
+            status=2,
+            received_at=now,
+            payload={},
+            created_at=now,
+            updated_at=now,
+        )
         s.add(d)
         s.flush()
-        rows = [ComponentRow(dossier_id=d.id, code=code, name=code, file_ref=ref, paper=paper)
-                for code, ref, paper in components]
+        rows = [
+            ComponentRow(dossier_id=d.id, code=code, name=code, file_ref=ref, paper=paper)
+            for code, ref, paper in components
+        ]
         s.add_all(rows)
         s.flush()
         return [r.id for r in rows]
@@ -60,13 +73,21 @@ def _row(cid: int) -> ComponentRow:
         return row
 
 
-def test_dossier_components_are_digitized_and_bad_files_rejected_for_supplement(var_dir: Path) -> None:
+def test_dossier_components_are_digitized_and_bad_files_rejected_for_supplement(
+    var_dir: Path,
+) -> None:
     up = var_dir / "uploads"
     gcs = birth_certificate(71, level=0.6)
     gcs.save(up / "gcs.jpg")
     (up / "empty.pdf").write_bytes(b"")
-    ids = _dossier([("GCS", "uploads/gcs.jpg", True), ("GTCT", "uploads/empty.pdf", True),
-                    ("GBT", "../../etc/passwd", True), ("TK01", None, False)])
+    ids = _dossier(
+        [
+            ("GCS", "uploads/gcs.jpg", True),
+            ("GTCT", "uploads/empty.pdf", True),
+            ("GBT", "../../etc/passwd", True),
+            ("TK01", None, False),
+        ]
+    )
     with disable_run_logger():
         summary = digitize_dossier.fn(CODE)
     good, empty, traversal, form = ids
@@ -106,7 +127,9 @@ def test_weak_scan_waits_for_an_operator_who_corrects_a_field(var_dir: Path) -> 
     assert "Kiểm tra số hóa" in md and "Trang 1" in md
     assert gbt.fields["citizen_id"] not in md  # ID numbers are masked in what Prefect stores
 
-    decision = ReviewDecision(confirmed=True, fields={"number": gbt.fields["number"]}, note="đã đối chiếu")
+    decision = ReviewDecision(
+        confirmed=True, fields={"number": gbt.fields["number"]}, note="đã đối chiếu"
+    )
     with disable_run_logger():
         result = apply_review_decision.fn(cid, decision)
     row = _row(cid)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 import pytesseract
+import pytest
 from pypdf import PdfReader
 from reportlab.pdfgen import canvas
 
@@ -37,8 +37,12 @@ def _field_accuracy(fields: dict, truth: dict) -> float:
     return right / len(names)
 
 
-def test_born_digital_pdf_is_read_from_its_text_layer_without_ocr(tmp_path: Path, monkeypatch) -> None:
-    texts = write_born_digital_pdf([("birth_certificate", 8), ("death_notice", 8)], tmp_path / "e.pdf")
+def test_born_digital_pdf_is_read_from_its_text_layer_without_ocr(
+    tmp_path: Path, monkeypatch
+) -> None:
+    texts = write_born_digital_pdf(
+        [("birth_certificate", 8), ("death_notice", 8)], tmp_path / "e.pdf"
+    )
 
     def no_ocr(*a, **k):  # the fast path must never start tesseract
         raise AssertionError("tesseract was called for a page with a text layer")
@@ -71,7 +75,8 @@ def test_scanned_forms_are_read_into_the_generators_fields(forms, ocr_results) -
         assert res.form == form.kind
         truth = _truth(form)
         assert _field_accuracy(res.fields, truth) >= 0.85, {
-            n: (res.fields.get(n, {}).get("value"), truth[n]) for n in truth}
+            n: (res.fields.get(n, {}).get("value"), truth[n]) for n in truth
+        }
         for name in ("number", "issued_on"):
             assert res.fields[name]["value"] == truth[name]
             assert 0.6 <= res.fields[name]["confidence"] <= 1.0
@@ -84,16 +89,29 @@ def test_each_file_gets_a_searchable_pdf_text_and_json(ocr_results) -> None:
     assert Path(res.outputs["txt"]).read_text(encoding="utf-8") == res.text
     data = json.loads(Path(res.outputs["json"]).read_text(encoding="utf-8"))
     page = data["page_details"][0]
-    assert page["confidence"] > 80 and "ocr" in page["timings"] and page["text"] == res.pages[0]["text"]
+    assert (
+        page["confidence"] > 80
+        and "ocr" in page["timings"]
+        and page["text"] == res.pages[0]["text"]
+    )
     assert data["confidence"] == res.confidence and data["pages"] == 1
 
 
 def test_upside_down_and_sideways_scans_are_turned_before_reading(tmp_path: Path) -> None:
-    forms = [death_notice(31, Degradation(skew_degrees=0.4, blur_radius=0.5, noise_sigma=6,
-                                          jpeg_quality=70, rotation=180)),
-             birth_certificate(32, Degradation(noise_sigma=6, jpeg_quality=70, rotation=270))]
-    results = digitize_files([f.save(tmp_path / f"r{i}.jpg") for i, f in enumerate(forms)],
-                             tmp_path / "out", load_config())
+    forms = [
+        death_notice(
+            31,
+            Degradation(
+                skew_degrees=0.4, blur_radius=0.5, noise_sigma=6, jpeg_quality=70, rotation=180
+            ),
+        ),
+        birth_certificate(32, Degradation(noise_sigma=6, jpeg_quality=70, rotation=270)),
+    ]
+    results = digitize_files(
+        [f.save(tmp_path / f"r{i}.jpg") for i, f in enumerate(forms)],
+        tmp_path / "out",
+        load_config(),
+    )
     # ``rotation`` is the clockwise turn that undid the scan's counter-clockwise one.
     assert [r.pages[0]["rotation"] for r in results] == [180, 270]
     for form, res in zip(forms, results, strict=True):
@@ -102,8 +120,9 @@ def test_upside_down_and_sideways_scans_are_turned_before_reading(tmp_path: Path
 
 
 def test_skewed_scan_is_straightened(tmp_path: Path) -> None:
-    form = birth_certificate(33, Degradation(skew_degrees=2.5, blur_radius=0.4, noise_sigma=5,
-                                             jpeg_quality=75))
+    form = birth_certificate(
+        33, Degradation(skew_degrees=2.5, blur_radius=0.4, noise_sigma=5, jpeg_quality=75)
+    )
     res = digitize_file(form.save(tmp_path / "s.jpg"), tmp_path / "out")
     assert abs(res.pages[0]["skew_degrees"] - 2.5) < 0.2
     assert res.fields["mother_citizen_id"]["value"] == form.fields["mother_citizen_id"]
@@ -139,12 +158,19 @@ def test_pdf_hiding_a_fifty_thousand_pixel_image_is_refused(tmp_path: Path) -> N
     page = w.add_blank_page(595, 842)
     img = DecodedStreamObject()
     img.set_data(b"\xff" * 100)
-    img.update({NameObject("/Type"): NameObject("/XObject"), NameObject("/Subtype"): NameObject("/Image"),
-                NameObject("/Width"): NumberObject(50_000), NameObject("/Height"): NumberObject(50_000),
-                NameObject("/ColorSpace"): NameObject("/DeviceGray"),
-                NameObject("/BitsPerComponent"): NumberObject(8)})
+    img.update(
+        {
+            NameObject("/Type"): NameObject("/XObject"),
+            NameObject("/Subtype"): NameObject("/Image"),
+            NameObject("/Width"): NumberObject(50_000),
+            NameObject("/Height"): NumberObject(50_000),
+            NameObject("/ColorSpace"): NameObject("/DeviceGray"),
+            NameObject("/BitsPerComponent"): NumberObject(8),
+        }
+    )
     page[NameObject("/Resources")] = DictionaryObject(
-        {NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): w._add_object(img)})})
+        {NameObject("/XObject"): DictionaryObject({NameObject("/Im0"): w._add_object(img)})}
+    )
     content = DecodedStreamObject()
     content.set_data(b"q 595 0 0 842 0 0 cm /Im0 Do Q")
     page[NameObject("/Contents")] = w._add_object(content)

@@ -34,12 +34,16 @@ def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A PNG whose header claims width x height (a decompression bomb): tiny on disk."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     row = b"\x00" + b"\x00" * (width // 8)
     idat = zlib.compress(row * 64, 9)  # the start of an all-black 1-bit image
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -142,7 +146,9 @@ def test_jpeg_named_pdf_is_refused_as_lying_extension(tmp_path: Path, scan: Path
     liar.write_bytes(scan.read_bytes())
     with pytest.raises(E.ExtensionMismatch) as ei:
         open_file(liar, cfg)
-    assert ".pdf" in ei.value.message and "JPEG" in ei.value.message and "không khớp" in _vi(ei.value)
+    assert (
+        ".pdf" in ei.value.message and "JPEG" in ei.value.message and "không khớp" in _vi(ei.value)
+    )
 
 
 def test_lying_extension_can_be_accepted_by_configuration(tmp_path: Path, scan: Path) -> None:
@@ -159,7 +165,9 @@ def test_html_named_jpg_is_refused_as_unsupported(tmp_path: Path, cfg) -> None:
     assert "HTML" in ei.value.message
 
 
-@pytest.mark.parametrize("name", ["../../etc/passwd", "..", "a/../../b.pdf", "x\x00.pdf", "C:\\Windows\\x.jpg"])
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "..", "a/../../b.pdf", "x\x00.pdf", "C:\\Windows\\x.jpg"]
+)
 def test_path_traversal_names_are_refused(name: str) -> None:
     with pytest.raises(E.UnsafeFileName) as ei:
         check_name(name)
@@ -181,8 +189,12 @@ def test_file_refs_cannot_leave_the_intake_directory(tmp_path: Path) -> None:
 def test_bad_files_in_a_batch_do_not_stop_the_good_ones(tmp_path: Path, cfg) -> None:
     write_born_digital_pdf([("birth_certificate", 4)], tmp_path / "good.pdf")
     (tmp_path / "empty.png").write_bytes(b"")
-    results = digitize_files([tmp_path / "empty.png", tmp_path / "good.pdf", tmp_path / "good.pdf"],
-                             tmp_path / "out", cfg, names=[None, "../good.pdf", None])
+    results = digitize_files(
+        [tmp_path / "empty.png", tmp_path / "good.pdf", tmp_path / "good.pdf"],
+        tmp_path / "out",
+        cfg,
+        names=[None, "../good.pdf", None],
+    )
     assert isinstance(results[0].error, E.EmptyFile)
     assert isinstance(results[1].error, E.UnsafeFileName)
     assert results[2].error is None and (tmp_path / "out" / "good.pdf").exists()

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from lienthong.digitize.config import load_config
-from lienthong.digitize.fields import detect_form, extract_fields, field_labels, FORMS
+from lienthong.digitize.fields import FORMS, detect_form, extract_fields, field_labels
 from lienthong.digitize.geometry import analyse
 from lienthong.digitize.quality import check_fields, check_page, deaccent, diacritics_check
 from samples.forms import Degradation, birth_certificate_layout, death_notice_layout, make_form
@@ -21,7 +21,7 @@ def cfg():
 
 
 def _words_of(lines, conf: float = 95.0):
-    """Word boxes as tesseract would report them for a perfectly read page (about 12 px per char)."""
+    """Word boxes as tesseract would report them for a perfectly read page (~12 px per char)."""
     words = []
     for ln in lines:
         for s in ln.segs:
@@ -55,21 +55,31 @@ def test_syllables_missing_their_vowels_are_flagged(cfg) -> None:
 
 def test_page_under_the_confidence_threshold_goes_to_review(cfg) -> None:
     text = make_form("birth_certificate", 2, Degradation.none()).text
-    page = {"index": 0, "source": "image", "text": text, "confidence": 61.0,
-            "low_confidence_share": 0.4, "word_count": 120}
+    page = {
+        "index": 0,
+        "source": "image",
+        "text": text,
+        "confidence": 61.0,
+        "low_confidence_share": 0.4,
+        "word_count": 120,
+    }
     codes = {r.code for r in check_page(page, cfg)}
     assert codes == {"low_page_confidence", "many_low_confidence_words"}
     assert not check_page({**page, "confidence": 93.0, "low_confidence_share": 0.02}, cfg)
 
 
 def test_text_layer_pages_and_blank_pages_need_no_review(cfg) -> None:
-    assert not check_page({"index": 0, "source": "text_layer", "text": "x", "confidence": 100.0}, cfg)
+    assert not check_page(
+        {"index": 0, "source": "text_layer", "text": "x", "confidence": 100.0}, cfg
+    )
     assert not check_page({"index": 1, "source": "image", "word_count": 0, "ink_share": 0.0}, cfg)
     assert check_page({"index": 1, "source": "image", "word_count": 0, "ink_share": 0.05}, cfg)
 
 
-@pytest.mark.parametrize("kind,layout", [("birth_certificate", birth_certificate_layout),
-                                         ("death_notice", death_notice_layout)])
+@pytest.mark.parametrize(
+    "kind,layout",
+    [("birth_certificate", birth_certificate_layout), ("death_notice", death_notice_layout)],
+)
 @pytest.mark.parametrize("seed", [1, 7, 23])
 def test_fields_are_read_back_from_word_positions(kind, layout, seed) -> None:
     lines, truth = layout(seed)
@@ -88,8 +98,9 @@ def test_missing_and_weak_fields_go_to_review(cfg) -> None:
     words = [w for w in _words_of(lines) if not w[0].startswith("Giới")]
     words = [(w[0], 30.0, *w[2:]) if w[0].isdigit() else w for w in words]
     fields = extract_fields("birth_certificate", [{"index": 0, "words": words}])
-    reasons = check_fields(fields, FORMS["birth_certificate"]["required"], cfg,
-                           field_labels("birth_certificate"))
+    reasons = check_fields(
+        fields, FORMS["birth_certificate"]["required"], cfg, field_labels("birth_certificate")
+    )
     by_code = {(r.code, r.field) for r in reasons}
     assert ("field_missing", "child_sex") in by_code
     assert ("low_field_confidence", "mother_birth_year") in by_code
@@ -103,7 +114,9 @@ def test_forms_are_recognised_by_their_title_even_with_damaged_accents() -> None
 
 @pytest.mark.parametrize("skew", [-1.8, -0.6, 0.0, 0.9, 2.2])
 def test_skew_of_a_scanned_page_is_measured_to_a_tenth_of_a_degree(skew: float) -> None:
-    form = make_form("death_notice", 4, Degradation(skew_degrees=skew, noise_sigma=8, jpeg_quality=60))
+    form = make_form(
+        "death_notice", 4, Degradation(skew_degrees=skew, noise_sigma=8, jpeg_quality=60)
+    )
     im = Image.open(io.BytesIO(form.jpeg))
     im.draft("L", (im.width // 8, im.height // 8))
     geo = analyse(np.asarray(im.convert("L")))
