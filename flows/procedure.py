@@ -14,6 +14,8 @@ from prefect.futures import PrefectFuture, wait
 from prefect.runtime import deployment, flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from lienthong.db import session_scope
+from lienthong.db.store import get_row
 from lienthong.dossier import Status
 from lienthong.timeline import timeline_markdown
 from tasks.procedure import agency_step_for, begin_processing, finish_dossier, routing
@@ -58,3 +60,20 @@ def procedure(dossier_code: str) -> dict[str, Any]:
     )
     return {"dossier_code": dossier_code, "status": int(status),
             "steps": {o["step_key"]: o["state"] for o in outcomes}}
+
+
+def start_run(dossier_code: str) -> str:
+    """Start the dossier's procedure deployment exactly once: the run is keyed on the dossier's
+    UID, so a redelivered start returns the same run. Returns the flow run id."""
+    from prefect.deployments import run_deployment
+
+    with session_scope() as s:
+        row = get_row(s, dossier_code)
+        procedure_id, uid = row.procedure_id, row.uid
+    run = run_deployment(
+        f"procedure/{procedure_id}", parameters={"dossier_code": dossier_code}, timeout=0,
+        idempotency_key=f"dossier-{uid}", as_subflow=False,
+    )
+    with session_scope() as s:
+        get_row(s, dossier_code, for_update=True).flow_run_id = str(run.id)
+    return str(run.id)

@@ -2,8 +2,9 @@
 
 ``LIENTHONG_CLOCK`` selects one: ``system`` (the default), or
 ``sim:<ISO start>@<unix anchor>x<speed>``: simulated time that was ``start`` at the real Unix time
-``anchor`` and runs ``speed`` times faster. Every process given the same string (flow runs, the
-agency simulator) sees the same simulated time.
+``anchor`` and runs ``speed`` times faster; with a trailing ``w`` only office hours of working days
+pass (nights, weekends and holidays are skipped), so compressed days spend no real time idle.
+Every process given the same string (flow runs, the agency simulator) sees the same time.
 """
 
 from __future__ import annotations
@@ -58,21 +59,42 @@ class FixedClock:
 
 
 class SimulatedClock:
-    """Simulated time ``start + (real now - anchor) * speed``."""
+    """Simulated time ``start + (real now - anchor) * speed``, in office time when ``working_hours``."""
 
-    def __init__(self, start: datetime, anchor: float, speed: float) -> None:
+    def __init__(self, start: datetime, anchor: float, speed: float, *, working_hours: bool = False) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.start, self.anchor, self.speed = localize(start), anchor, speed
+        self.working_hours = working_hours
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=(time.time() - self.anchor) * self.speed)
+        # Before the anchor the clock stands still at its start: time never runs backwards.
+        elapsed = max(0.0, (time.time() - self.anchor) * self.speed)
+        if self.working_hours:
+            from lienthong.calendar import get_calendar
+
+            return get_calendar().add_working_seconds(self.start, elapsed)
+        return self.start + timedelta(seconds=elapsed)
+
+    def wait_for_start(self) -> None:
+        time.sleep(max(0.0, self.anchor - time.time()))
 
     def real_seconds(self, simulated: timedelta) -> float:
         return simulated.total_seconds() / self.speed
 
+    def real_seconds_until(self, at: datetime) -> float:
+        """Real seconds until the clock shows ``at`` (0 when it already has)."""
+        now = self.now()
+        if at <= now:
+            return 0.0
+        if self.working_hours:
+            from lienthong.calendar import get_calendar
+
+            return get_calendar().working_seconds_between(now, at) / self.speed
+        return (at - now).total_seconds() / self.speed
+
     def spec(self) -> str:
-        return f"sim:{self.start.isoformat()}@{self.anchor:.3f}x{self.speed:g}"
+        return f"sim:{self.start.isoformat()}@{self.anchor:.3f}x{self.speed:g}" + ("w" if self.working_hours else "")
 
 
 def localize(at: datetime) -> datetime:
@@ -87,7 +109,9 @@ def clock_from_spec(spec: str) -> Clock:
         body = spec[4:]
         start_s, _, rest = body.rpartition("@")
         anchor_s, _, speed_s = rest.partition("x")
-        return SimulatedClock(datetime.fromisoformat(start_s), float(anchor_s), float(speed_s))
+        working = speed_s.endswith("w")
+        return SimulatedClock(datetime.fromisoformat(start_s), float(anchor_s),
+                              float(speed_s.rstrip("w")), working_hours=working)
     raise ValueError(f"unknown clock {spec!r}: use 'system' or 'sim:<ISO>@<anchor>x<speed>'")
 
 

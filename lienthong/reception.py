@@ -6,6 +6,7 @@ the same idempotency key returns the dossier already received, never a second on
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +30,7 @@ class Receipt:
     """What the receiving desk tells the applicant (the content of Form 01)."""
 
     dossier_code: str
+    dossier_uid: str
     procedure_id: str
     procedure_code: str
     received_at: datetime
@@ -73,7 +75,7 @@ def receive(
     accepted = dossier.apply("receive", received_at, calendar, actor=actor)
     owner = submission.owner()
     row = DossierRow(
-        code=code, unit_id=unit_id, procedure_id=proc.id, procedure_code=proc.code,
+        code=code, uid=uuid.uuid4().hex, unit_id=unit_id, procedure_id=proc.id, procedure_code=proc.code,
         procedure_version=proc.version, time_limit_days=dossier.time_limit.working_days,
         channel=submission.channel, status=int(dossier.status), received_at=received_at,
         owner_citizen_id=owner.citizen_id or submission.applicant.citizen_id,
@@ -94,4 +96,4 @@ def receive(
 
 def _receipt(row: DossierRow, procedure_code: str, *, created: bool) -> Receipt:
     assert row.due_at is not None
-    return Receipt(row.code, row.procedure_id, procedure_code, row.received_at, row.due_at, created)
+    return Receipt(row.code, row.uid, row.procedure_id, procedure_code, row.received_at, row.due_at, created)

@@ -3,6 +3,7 @@ status history and hand-overs are append-only records (the control slip, Form 05
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
@@ -81,6 +82,10 @@ class DossierRow(Base):
     __tablename__ = "dossiers"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(40), unique=True, nullable=False)
+    # Globally unique, unlike the code (whose sequence restarts with a new database): it keys the
+    # dossier's flow run, so a redelivered start finds the same run and a new dossier never an old one.
+    uid: Mapped[str] = mapped_column(String(32), unique=True, nullable=False,
+                                     default=lambda: uuid.uuid4().hex)
     unit_id: Mapped[str] = mapped_column(String(32), nullable=False)
     procedure_id: Mapped[str] = mapped_column(String(64), nullable=False)
     procedure_code: Mapped[str] = mapped_column(String(32), nullable=False)

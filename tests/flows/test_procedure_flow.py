@@ -6,11 +6,10 @@ from datetime import datetime
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.deployments import run_deployment
 from prefect.runner import Runner
 from sqlalchemy import select
 
-from flows.procedure import procedure
+from flows.procedure import procedure, start_run
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, StepRow
 from lienthong.dossier import Status
@@ -73,16 +72,13 @@ def test_timeline_artifact_shows_steps_and_verdicts_without_personal_data(db, ag
 def test_deployment_run_is_named_after_procedure_and_dossier(db, agency_sim):
     code = receive(make_submission("chuyen-nhuong-dat", random.Random(15), T)).dossier_code
     procedure.to_deployment(name="chuyen-nhuong-dat").apply()
-    run = run_deployment("procedure/chuyen-nhuong-dat", parameters={"dossier_code": code},
-                         timeout=0, idempotency_key=code)
-    again = run_deployment("procedure/chuyen-nhuong-dat", parameters={"dossier_code": code},
-                           timeout=0, idempotency_key=code)
-    assert again.id == run.id  # a redelivered start never makes a second run
-    asyncio.run(Runner().execute_flow_run(run.id, entrypoint="flows/procedure.py:procedure"))
+    run_id = start_run(code)
+    assert start_run(code) == run_id  # a redelivered start never makes a second run
+    asyncio.run(Runner().execute_flow_run(run_id, entrypoint="flows/procedure.py:procedure"))
 
     async def read():  # type: ignore[no-untyped-def]
         async with get_client() as client:
-            return await client.read_flow_run(run.id)
+            return await client.read_flow_run(run_id)
 
     finished = asyncio.run(read())
     assert finished.state.is_completed()

@@ -29,6 +29,7 @@ def upgrade() -> None:
     op.create_table('dossiers',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('uid', sa.String(length=32), nullable=False),
     sa.Column('unit_id', sa.String(length=32), nullable=False),
     sa.Column('procedure_id', sa.String(length=64), nullable=False),
     sa.Column('procedure_code', sa.String(length=32), nullable=False),
@@ -54,6 +55,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('code'),
+    sa.UniqueConstraint('uid'),
     sa.UniqueConstraint('idempotency_key')
     )
     with op.batch_alter_table('dossiers', schema=None) as batch_op:

@@ -1,0 +1,1 @@
+"""Deployments, automations and the local process topology (what runs where)."""

@@ -1,0 +1,94 @@
+"""``make demo`` / ``lienthong demo``: start the embedded stack on a simulated clock, run the demo
+flow, print the summary. Prefect is imported only after its environment points at the local server."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.local import (
+    Stack,
+    agency_simulator,
+    deployments_server,
+    prefect_env,
+    prefect_server,
+    stop_recorded_named,
+)
+from lienthong.clock import SimulatedClock
+from lienthong.db import dispose_engines
+from lienthong.db.migrate import upgrade
+from lienthong.settings import get_settings, reset_settings
+
+# Thursday before the 2026 Hùng Kings compensatory day (27/4) and 30/4-1/5: deadlines cross holidays.
+DEMO_START = datetime.fromisoformat("2026-04-23T07:25:00+07:00")
+
+
+def run_demo(*, dossiers: int = 15, seed: int = 2026, speed: float = 2400.0,
+             keep_running: bool = False, timeout_s: float = 900.0) -> int:
+    console = Console()
+    settings = get_settings()
+    upgrade()
+    # Office time only (a working day lasts 9.5 h / speed real seconds); it starts a few real
+    # seconds from now, once the processes are up.
+    clock = SimulatedClock(DEMO_START, time.time() + 25, speed, working_hours=True)
+    env = {
+        **prefect_env(settings.var_dir),
+        "LIENTHONG_CLOCK": clock.spec(),
+        "LIENTHONG_AGENCY_API_URL": "http://127.0.0.1:8710",
+        "LIENTHONG_AGENCY_POLL_SECONDS": "0.1",
+        # Steps wait for agencies inside their runs: every dossier in flight needs a slot.
+        "LIENTHONG_SERVE_LIMIT": str(min(max(dossiers, 4), 40)),
+        "LIENTHONG_SIM_MODE": "realistic",
+        "LIENTHONG_SIM_REFUSAL_RATE": "0.03",
+        "LIENTHONG_SIM_LATE_SHARE": "0.12",
+        # Served runs are picked up within a second (Prefect's default poll is 10 s).
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "LIENTHONG_SIM_SEED": str(seed),
+    }
+    os.environ.update(env)
+    reset_settings()
+    dispose_engines()
+    stop_recorded_named("agency-sim", "serve")  # never reuse processes running on an old clock
+    stack = Stack()
+    try:
+        with console.status("Starting the Prefect server, the agency simulator and the deployments…"):
+            stack.start(prefect_server(env), timeout=150)
+            stack.start(agency_simulator(env))
+            stack.start(deployments_server(env), timeout=150)
+        from flows.demo import demo
+
+        result = demo(dossiers=dossiers, seed=seed, timeout_s=timeout_s)
+        print_summary(console, result)
+        console.print(
+            "\nOpen the Prefect UI to see every run, its timeline and the demo's artifacts: "
+            f"[bold]make ui[/bold], then http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}"
+            + ("  (still running; stop with [bold]make down[/bold])" if keep_running else "")
+        )
+        return 0 if result["all_finished"] else 1
+    finally:
+        if not keep_running:
+            stack.stop()
+
+
+def print_summary(console: Console, result: dict[str, Any]) -> None:
+    t = Table(title="Dossiers per procedure")
+    cols = ("dossiers", "done", "on_time", "late", "refused", "open")
+    t.add_column("procedure")
+    for c in cols:
+        t.add_column(c.replace("_", " "), justify="right")
+    for proc, d in sorted(result["procedures"].items()):
+        t.add_row(proc, *(str(d[c]) for c in cols))
+    console.print(t)
+    a = Table(title="Agency steps (Form 05 verdicts)")
+    a.add_column("agency")
+    for c in ("steps", "early", "on time", "late", "on-time rate"):
+        a.add_column(c, justify="right")
+    for agency, d in sorted(result["agencies"].items()):
+        a.add_row(agency, str(d["steps"]), str(d["early"]), str(d["on_time"]), str(d["late"]),
+                  f"{d['on_time_rate']:.1f}%")
+    console.print(a)

@@ -1,0 +1,155 @@
+"""The embedded local stack as processes: a Prefect server on SQLite under ./var, the agency
+simulator, and the deployments served. Used by ``make demo`` / ``lienthong demo`` and ``make up``.
+
+Each process logs to ``var/logs/<name>.log`` and records its pid in ``var/run/<name>.pid`` so that
+``make down`` can stop what an earlier command left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from lienthong.settings import get_settings
+
+PREFECT_PORT = int(os.environ.get("LIENTHONG_PREFECT_PORT", "4200"))
+
+
+def prefect_env(var_dir: Path | None = None, port: int = PREFECT_PORT) -> dict[str, str]:
+    """Environment of a local Prefect server whose database and home live under ./var/prefect."""
+    home = (var_dir or get_settings().var_dir) / "prefect"
+    home.mkdir(parents=True, exist_ok=True)
+    api = f"http://127.0.0.1:{port}/api"
+    return {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api,
+        "PREFECT_UI_API_URL": api,
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+    }
+
+
+def healthy(url: str, timeout: float = 1.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Process:
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], health_url: str) -> None:
+        self.name, self.argv, self.env, self.health_url = name, argv, dict(env), health_url
+        self.popen: subprocess.Popen[bytes] | None = None
+        var = get_settings().var_dir
+        self.log_path = var / "logs" / f"{name}.log"
+        self.pid_path = var / "run" / f"{name}.pid"
+
+    def start(self, timeout: float = 90.0) -> None:
+        if healthy(self.health_url):
+            return  # already running (e.g. `make up` or an earlier --keep-running): reuse it
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid_path.write_text(str(self.popen.pid))
+        deadline = time.time() + timeout
+        while not healthy(self.health_url):
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}: see {self.log_path}")
+            if time.time() > deadline:
+                raise RuntimeError(f"{self.name} not healthy after {timeout:.0f}s: see {self.log_path}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        try:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            self.popen.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.pid_path.unlink(missing_ok=True)
+
+
+class Stack:
+    """Start processes in order; stop them in reverse (only those this stack started)."""
+
+    def __init__(self) -> None:
+        self.processes: list[Process] = []
+
+    def start(self, process: Process, timeout: float = 90.0) -> Process:
+        process.start(timeout)
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.stop()
+
+
+def prefect_server(env: Mapping[str, str]) -> Process:
+    port = env["PREFECT_SERVER_API_PORT"]
+    return Process("prefect-server",
+                   [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                    "--port", port],
+                   env, f"http://127.0.0.1:{port}/api/health")
+
+
+def agency_simulator(env: Mapping[str, str], port: int = 8710) -> Process:
+    return Process("agency-sim",
+                   [sys.executable, "-m", "lienthong.cli", "agency-sim", "--port", str(port)],
+                   env, f"http://127.0.0.1:{port}/healthz")
+
+
+def deployments_server(env: Mapping[str, str], health_port: int = 8711) -> Process:
+    return Process("serve", [sys.executable, "-m", "infra.deployments"],
+                   {**env, "LIENTHONG_SERVE_HEALTH_PORT": str(health_port)},
+                   f"http://127.0.0.1:{health_port}/health")
+
+
+def stop_recorded() -> None:
+    """Stop every process an earlier command recorded under var/run (``make down``)."""
+    run = get_settings().var_dir / "run"
+    for pid_file in sorted(run.glob("*.pid")) if run.exists() else []:
+        try:
+            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+            print(f"stopped {pid_file.stem}")
+        except (ProcessLookupError, ValueError, PermissionError):
+            pass
+        pid_file.unlink(missing_ok=True)
+
+
+def stop_recorded_named(*names: str) -> None:
+    run = get_settings().var_dir / "run"
+    for name in names:
+        pid_file = run / f"{name}.pid"
+        if pid_file.exists():
+            try:
+                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+                time.sleep(0.5)
+            except (ProcessLookupError, ValueError, PermissionError):
+                pass
+            pid_file.unlink(missing_ok=True)
+
+
+def run_prefect_server_foreground() -> int:
+    env = prefect_env()
+    print(f"Prefect UI: http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}  (Ctrl-C to stop)")
+    return subprocess.call([sys.executable, "-m", "prefect", "server", "start", "--host",
+                            "127.0.0.1", "--port", env["PREFECT_SERVER_API_PORT"]],
+                           env={**os.environ, **env})

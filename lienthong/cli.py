@@ -1,0 +1,170 @@
+"""The ``lienthong`` command. Commands that need Prefect import it lazily, so the core stays
+importable (and fast) without it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from lienthong.errors import LienThongError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _parse_local(value: str) -> datetime:
+    from lienthong.clock import localize
+
+    try:
+        return localize(datetime.fromisoformat(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
+
+
+# --- deadline ---------------------------------------------------------------------------------
+
+
+def _deadline(args: argparse.Namespace) -> int:
+    from lienthong.calendar import TimeLimit, get_calendar
+    from lienthong.catalog import get_catalog
+
+    if args.procedure:
+        limit = get_catalog().get(args.procedure).limit(args.verification)
+    else:
+        limit = TimeLimit(args.working_days)
+    start = args.restart_at or args.received
+    print(get_calendar().due(start, limit).isoformat())
+    return 0
+
+
+def _register_deadline(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deadline", help="due time of a limit in working days (Asia/Ho_Chi_Minh)",
+                       description="Print the due time as one ISO 8601 line with +07:00.")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--procedure", help="catalog id or national code: its group limit")
+    which.add_argument("--working-days", type=int, help="a limit of N working days (0: same day)")
+    p.add_argument("--received", type=_parse_local, required=True, help="reception time, ISO 8601")
+    p.add_argument("--restart-at", type=_parse_local,
+                   help="when the complete dossier arrived after a supplement request (clock restarts)")
+    p.add_argument("--verification", action="store_true", help="use the limit with verification")
+    p.set_defaults(handler=_deadline)
+
+
+# --- database, reception ----------------------------------------------------------------------
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from lienthong.db.migrate import current, upgrade
+
+    upgrade()
+    print("schema at", ", ".join(sorted(current())))
+    return 0
+
+
+def _receive(args: argparse.Namespace) -> int:
+    from lienthong.payloads import Submission
+    from lienthong.reception import receive
+
+    with open(args.file, encoding="utf-8") as fh:
+        submission = Submission.model_validate_json(fh.read())
+    receipt = receive(submission, idempotency_key=args.idempotency_key)
+    print(json.dumps({"dossier_code": receipt.dossier_code, "due_at": receipt.due_at.isoformat(),
+                      "created": receipt.created}, ensure_ascii=False))
+    return 0
+
+
+def _register_core(sub: argparse._SubParsersAction) -> None:
+    db = sub.add_parser("db", help="database schema")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply every migration").set_defaults(handler=_db_upgrade)
+    r = sub.add_parser("receive", help="receive one dossier payload (JSON file) and print its code")
+    r.add_argument("file")
+    r.add_argument("--idempotency-key")
+    r.set_defaults(handler=_receive)
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def _agency_sim(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from lienthong.agencies.simulator import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _prefect_server(args: argparse.Namespace) -> int:
+    from infra.local import run_prefect_server_foreground
+
+    return run_prefect_server_foreground()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from infra.deployments import serve_all
+
+    serve_all()
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from infra.demo import run_demo
+
+    return run_demo(dossiers=args.dossiers, seed=args.seed, speed=args.speed,
+                    keep_running=args.keep_running)
+
+
+def _register_services(sub: argparse._SubParsersAction) -> None:
+    a = sub.add_parser("agency-sim", help="serve the bundled agency simulator over HTTP")
+    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--port", type=int, default=8710)
+    a.set_defaults(handler=_agency_sim)
+    sub.add_parser("prefect-server", help="the local Prefect server and UI on ./var").set_defaults(
+        handler=_prefect_server)
+    sub.add_parser("serve", help="serve every deployment (procedures and batch flows)").set_defaults(
+        handler=_serve)
+    d = sub.add_parser("demo", help="run synthetic dossiers of every procedure end to end")
+    d.add_argument("--dossiers", type=int, default=15, help="how many dossiers (default 15)")
+    d.add_argument("--seed", type=int, default=2026)
+    d.add_argument("--speed", type=float, default=2400.0,
+                   help="simulated office seconds per real second (default 2400: a working day in ~14 s)")
+    d.add_argument("--keep-running", action="store_true",
+                   help="leave the Prefect server, simulator and deployments running afterwards")
+    d.set_defaults(handler=_demo)
+
+
+# Feature modules add their commands here, each with a register(subparsers) function.
+REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _register_deadline,
+    _register_core,
+    _register_services,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lienthong", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for register in REGISTRARS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except LienThongError as exc:
+        print(f"lienthong: {exc.message}", file=sys.stderr)
+        if exc.message_vi != exc.message:
+            print(f"  ({exc.message_vi})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
