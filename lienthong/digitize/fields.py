@@ -10,7 +10,7 @@ by how well the label matched, and zero when the value does not parse.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from difflib import SequenceMatcher
@@ -201,23 +201,31 @@ def _norm_token(text: str) -> str:
     return deaccent(text).strip(".,;()")
 
 
-def _find_labels(tokens: list[str], labels: Sequence[Label]) -> list[tuple[int, int, Label, float]]:
+def _find_labels(
+    tokens: list[str], labels: Sequence[Label], fuzzy: Collection[str] = ()
+) -> list[tuple[int, int, Label, float]]:
     """Non-overlapping label matches on a row: (start, end, label, similarity), by position.
 
     Every label is tried at every position; the best matches win first, so "Họ và tên mẹ:" is not
-    taken by the similar "Họ và tên cha:".
+    taken by the similar "Họ và tên cha:". Only labels named in ``fuzzy`` are matched fuzzily
+    (those not found verbatim anywhere on the page): fuzzy matching is the costly part.
     """
     candidates: list[tuple[float, int, int, Label]] = []
     for lb in labels:
         target = deaccent(lb.phrase).split()
-        n = len(target)
+        joined, n = " ".join(target), len(target)
         for i in range(0, len(tokens) - n + 1):
-            window = tokens[i : i + n]
-            if n == 1:  # one-word labels ("Số:", "Tại:") must match exactly, colon included
-                ratio = 1.0 if window[0] == target[0] else 0.0
+            text = " ".join(tokens[i : i + n])
+            if text == joined:
+                ratio = 1.0
+            elif n == 1 or lb.field not in fuzzy:  # one-word labels ("Số:") must match exactly
+                continue
             else:
-                ratio = SequenceMatcher(None, " ".join(window), " ".join(target)).ratio()
-                if not window[-1].endswith(":") and ratio < 0.9:
+                sm = SequenceMatcher(None, text, joined)
+                if sm.real_quick_ratio() < 0.8 or sm.quick_ratio() < 0.8:
+                    continue
+                ratio = sm.ratio()
+                if not text.endswith(":") and ratio < 0.9:
                     continue
             if ratio >= 0.8:
                 candidates.append((ratio, n, i, lb))
@@ -251,10 +259,12 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
             continue
         width = max(w[2] + w[4] for w in words)
         rows = rows_of(words)
+        row_tokens = [[_norm_token(w[0]) for w in row] for row in rows]
+        verbatim = {m[2].field for t in row_tokens for m in _find_labels(t, spec["labels"])}
+        fuzzy = {lb.field for lb in spec["labels"]} - verbatim
         dated: list[tuple[list[Word], str]] = []
         for r_i, row in enumerate(rows):
-            tokens = [_norm_token(w[0]) for w in row]
-            matches = _find_labels(tokens, spec["labels"])
+            matches = _find_labels(row_tokens[r_i], spec["labels"], fuzzy)
             for k, (_start, end, lb, ratio) in enumerate(matches):
                 stop = matches[k + 1][0] if k + 1 < len(matches) else len(row)
                 vwords = row[end:stop]

@@ -70,3 +70,37 @@ def analyse(gray: np.ndarray, max_deg: float = 5.0, max_points: int = 60_000) ->
     _, e_v = _best_angle(cols, rows, max_deg)
     # Image rows grow downwards, so a line rising to the right has a negative shear slope.
     return Geometry(round(-angle, 2), e_v > 1.25 * e_h, share)
+
+
+def upright_score(gray: np.ndarray, skew_degrees: float = 0.0) -> float:
+    """Positive when text stands upright, negative when it is upside down (range -1..1, 0 = unsure).
+
+    Within each text line, Latin script puts more ink above the x-height band (ascenders, capitals,
+    and in Vietnamese the tone marks and circumflexes) than below it (only g, p, q, y descend).
+    Needs at least quarter scale at 300 DPI so the bands are a few pixels tall.
+    """
+    ink = _ink(gray)
+    rows, cols = np.nonzero(ink)
+    if len(rows) < 500 or len(rows) / max(ink.size, 1) > 0.5:
+        return 0.0
+    y = rows - cols * np.tan(np.radians(-skew_degrees))
+    prof = np.bincount((y - y.min()).astype(np.int64)).astype(np.float64)
+    on = prof > max(prof.max() * 0.04, 2.0)
+    above = below = 0.0
+    i, n = 0, len(prof)
+    while i < n:
+        if not on[i]:
+            i += 1
+            continue
+        j = i
+        while j < n and on[j]:
+            j += 1
+        line = prof[i:j]
+        if 3 <= len(line) <= 60:
+            core = np.nonzero(line >= 0.5 * line.max())[0]
+            top, bottom = core[0], core[-1]
+            above += float(line[:top].sum())
+            below += float(line[bottom + 1 :].sum())
+        i = j
+    total = above + below
+    return 0.0 if total == 0 else (above - below) / total

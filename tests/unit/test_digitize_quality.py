@@ -10,7 +10,7 @@ from PIL import Image
 
 from lienthong.digitize.config import load_config
 from lienthong.digitize.fields import FORMS, detect_form, extract_fields, field_labels
-from lienthong.digitize.geometry import analyse
+from lienthong.digitize.geometry import analyse, upright_score
 from lienthong.digitize.quality import check_fields, check_page, deaccent, diacritics_check
 from samples.forms import Degradation, birth_certificate_layout, death_notice_layout, make_form
 
@@ -127,6 +127,18 @@ def test_a_page_lying_on_its_side_is_noticed() -> None:
     form = make_form("birth_certificate", 4, Degradation(rotation=90, jpeg_quality=60))
     geo = analyse(np.asarray(form.image.reduce(8)))
     assert geo.vertical_text
+
+
+@pytest.mark.parametrize("seed", [3, 8, 13])
+def test_an_upside_down_page_is_told_from_an_upright_one_by_its_accents(seed: int) -> None:
+    for rotation, sign in [(0, 1), (180, -1)]:
+        form = make_form(
+            "birth_certificate",
+            seed,
+            Degradation(skew_degrees=0.8, noise_sigma=8, jpeg_quality=60, rotation=rotation),
+        )
+        quarter = np.asarray(form.image.reduce(4))
+        assert sign * upright_score(quarter, analyse(quarter).skew_degrees) > 0.15
 
 
 def test_sample_forms_are_deterministic_from_the_seed() -> None:
