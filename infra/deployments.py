@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
 
 from flows.procedure import procedure
 from lienthong.catalog import get_catalog
@@ -31,9 +32,40 @@ def procedure_deployments() -> list[RunnerDeployment]:
     return deployments
 
 
+def _cron(expr: str) -> list[Cron]:
+    return [Cron(expr, timezone=TZ)]
+
+
 def batch_deployments() -> list[RunnerDeployment]:
-    """Scheduled batch flows (each issue adds its own here)."""
-    return []
+    """The scheduled batch flows and the operator-started ones, with their cron in Vietnam time."""
+    from flows.approve_apology import approve_apology_flow
+    from flows.data_quality_daily import SCHEDULE as QUALITY_SCHEDULE
+    from flows.data_quality_daily import data_quality_daily
+    from flows.deadline_sweep import SCHEDULE as SWEEP_SCHEDULE
+    from flows.deadline_sweep import deadline_sweep
+    from flows.digitize_backlog import BACKLOG_CRON, digitize_backlog
+    from flows.portal_sync import SCHEDULE as PORTAL_SCHEDULE
+    from flows.portal_sync import portal_sync
+    from flows.service_index import SCHEDULE as INDEX_SCHEDULE
+    from flows.service_index import service_index
+    from flows.vault_sweep import SWEEP_CRON, vault_correction, vault_sweep
+
+    return [
+        deadline_sweep.to_deployment(name="deadline-sweep", schedules=_cron(SWEEP_SCHEDULE["cron"]),
+                                     tags=["batch", "deadlines"]),
+        approve_apology_flow.to_deployment(name="approve-apology", tags=["operator", "form-04"]),
+        portal_sync.to_deployment(name="portal-sync", schedules=_cron(PORTAL_SCHEDULE["cron"]),
+                                  tags=["batch", "agency:DVCQG"]),
+        service_index.to_deployment(name="service-index", schedules=_cron(INDEX_SCHEDULE["cron"]),
+                                    tags=["batch", "report"]),
+        data_quality_daily.to_deployment(name="data-quality-daily",
+                                         schedules=_cron(QUALITY_SCHEDULE["cron"]),
+                                         tags=["batch", "quality"]),
+        digitize_backlog.to_deployment(name="digitize-backlog", schedules=_cron(BACKLOG_CRON),
+                                       tags=["batch", "digitize"]),
+        vault_sweep.to_deployment(name="vault-sweep", schedules=_cron(SWEEP_CRON), tags=["batch", "vault"]),
+        vault_correction.to_deployment(name="vault-correction", tags=["operator", "vault"]),
+    ]
 
 
 def all_deployments() -> list[RunnerDeployment]:

@@ -136,11 +136,25 @@ def _register_services(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(handler=_demo)
 
 
+def _feature(module: str) -> Callable[[argparse._SubParsersAction], None]:
+    """A feature module's ``register(subparsers)``, imported only when the parser is built."""
+
+    def register(sub: argparse._SubParsersAction) -> None:
+        import importlib
+
+        importlib.import_module(module).register(sub)
+
+    return register
+
+
 # Feature modules add their commands here, each with a register(subparsers) function.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _register_deadline,
     _register_core,
     _register_services,
+    _feature("lienthong.quality.cli"),
+    _feature("lienthong.vault.cli"),
+    _feature("lienthong.reports.cli"),
 ]
 
 

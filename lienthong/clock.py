@@ -1,6 +1,6 @@
 """Clocks. Every deadline computation asks a clock, so tests fix time and the demo compresses it.
 
-``LIENTHONG_CLOCK`` selects one: ``system`` (the default), or
+``LIENTHONG_CLOCK`` selects one: ``system`` (the default), ``fixed:<ISO>`` (tests), or
 ``sim:<ISO start>@<unix anchor>x<speed>``: simulated time that was ``start`` at the real Unix time
 ``anchor`` and runs ``speed`` times faster; with a trailing ``w`` only office hours of working days
 pass (nights, weekends and holidays are skipped), so compressed days spend no real time idle.
@@ -105,6 +105,8 @@ def localize(at: datetime) -> datetime:
 def clock_from_spec(spec: str) -> Clock:
     if spec in ("", "system"):
         return SystemClock()
+    if spec.startswith("fixed:"):  # a time that never moves, shared by every process (tests)
+        return FixedClock(datetime.fromisoformat(spec[6:]))
     if spec.startswith("sim:"):
         body = spec[4:]
         start_s, _, rest = body.rpartition("@")

@@ -19,7 +19,14 @@ from lienthong.catalog import Catalog, Plan, StepSpec, get_catalog
 from lienthong.clock import Clock, get_clock
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow
-from lienthong.db.store import apply_event, close_step, get_row, get_step, open_step, record_hand_over
+from lienthong.db.store import (
+    apply_event,
+    close_step,
+    get_row,
+    get_step,
+    open_step,
+    record_hand_over,
+)
 from lienthong.dossier import Status
 from lienthong.payloads import Submission
 
@@ -53,6 +60,10 @@ class Routing:
             return self.catalog.get(row.procedure_id).plan(row.options)
 
     # --- the dossier ---------------------------------------------------------------------------
+
+    def status(self, dossier_code: str) -> Status:
+        with session_scope() as s:
+            return Status(get_row(s, dossier_code).status)
 
     def begin(self, dossier_code: str) -> Status:
         """Transfer an accepted dossier to processing (Đang xử lý); other states are left as they are."""

@@ -38,6 +38,11 @@ def _retry_agency_errors(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
+@task(name="dossier-status", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def dossier_status(dossier_code: str) -> int:
+    return int(routing().status(dossier_code))
+
+
 @task(name="begin-processing", retries=3, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def begin_processing(dossier_code: str) -> int:
     return int(routing().begin(dossier_code))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -36,9 +37,11 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def db(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point the settings at the session's PostgreSQL database; rows are cleaned after each test."""
+def db(pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """Point the settings at the session's PostgreSQL database, and runtime files (forms, vault,
+    keys) at a scratch directory; rows are cleaned after each test."""
     monkeypatch.setenv("LIENTHONG_DATABASE_URL", pg_url)
+    monkeypatch.setenv("LIENTHONG_VAR_DIR", str(tmp_path / "var"))
     reset_settings()
     yield pg_url
     from sqlalchemy import text

@@ -10,6 +10,7 @@ tax), which this project cannot reach. Switches (environment ``LIENTHONG_SIM_*``
 - ``late_share``: share of steps finished after their due time (realistic mode);
 - ``refusal_rate``: share of steps the agency refuses, with a reason in Vietnamese;
 - ``failure_rate``: share of calls answered ``503`` (the client retries);
+- ``fail_next``: the next N calls answer ``503`` (a deterministic outage for tests);
 - ``latency_ms``: real delay added to every answer;
 - ``seed``: every decision is a function of the seed and the request id, so runs are reproducible.
 """
@@ -49,6 +50,7 @@ class Switches(BaseSettings):
     late_share: float = 0.15
     refusal_rate: float = 0.0
     failure_rate: float = 0.0
+    fail_next: int = 0
     latency_ms: int = 0
     seed: int = 7
 
@@ -132,8 +134,12 @@ def create_app(simulator: Simulator | None = None) -> FastAPI:
         sw = sim.switches
         if sw.latency_ms:
             await asyncio.sleep(sw.latency_ms / 1000)
-        if request.url.path.startswith("/v1/") and sw.failure_rate and random.random() < sw.failure_rate:
-            return JSONResponse({"error": "unavailable", "message": "simulated outage"}, status_code=503)
+        if request.url.path.startswith("/v1/"):
+            outage = sw.fail_next > 0 or (sw.failure_rate and random.random() < sw.failure_rate)
+            if sw.fail_next > 0:
+                sw.fail_next -= 1
+            if outage:
+                return JSONResponse({"error": "unavailable", "message": "simulated outage"}, status_code=503)
         return await call_next(request)
 
     @app.get("/healthz")
@@ -158,6 +164,7 @@ def create_app(simulator: Simulator | None = None) -> FastAPI:
         late_share: float | None = None
         refusal_rate: float | None = None
         failure_rate: float | None = None
+        fail_next: int | None = None
         latency_ms: int | None = None
         seed: int | None = None
 

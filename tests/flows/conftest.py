@@ -11,3 +11,14 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Flow tests run at a fixed office time, in this process and in any subprocess they start."""
+    from lienthong.settings import reset_settings
+
+    monkeypatch.setenv("LIENTHONG_CLOCK", "fixed:2026-03-10T10:00:00+07:00")
+    reset_settings()
+    yield
+    reset_settings()

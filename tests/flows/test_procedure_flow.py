@@ -1,12 +1,15 @@
 """The generic procedure flow on a real Prefect server, PostgreSQL and the agency simulator."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import random
 from datetime import datetime
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.runner import Runner
+from prefect.settings import PREFECT_API_URL
 from sqlalchemy import select
 
 from flows.procedure import procedure, start_run
@@ -47,7 +50,7 @@ def test_a_refused_step_ends_the_run_with_the_dossier_stopped(db, agency_sim):
 
 def test_an_agency_outage_is_retried_until_the_step_goes_through(db, agency_sim):
     _, sim = agency_sim
-    sim.switches.failure_rate = 0.5  # half the calls answer 503
+    sim.switches.fail_next = 3  # the next three calls answer 503
     code = receive(make_submission("lien-thong-khai-tu", random.Random(13), T,
                                    options={"procedures": 2})).dossier_code
     assert procedure(dossier_code=code)["status"] == Status.RETURNED
@@ -74,7 +77,11 @@ def test_deployment_run_is_named_after_procedure_and_dossier(db, agency_sim):
     procedure.to_deployment(name="chuyen-nhuong-dat").apply()
     run_id = start_run(code)
     assert start_run(code) == run_id  # a redelivered start never makes a second run
-    asyncio.run(Runner().execute_flow_run(run_id, entrypoint="flows/procedure.py:procedure"))
+    # Started as a runner starts it: a subprocess loading the deployment's entrypoint.
+    env = {**os.environ, "PREFECT__FLOW_RUN_ID": run_id, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    done = subprocess.run([sys.executable, "-m", "prefect.engine"], env=env, capture_output=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
 
     async def read():  # type: ignore[no-untyped-def]
         async with get_client() as client:
