@@ -46,7 +46,7 @@ class Orientation(_M):
 
 
 class Deskew(_M):
-    min_degrees: float = 0.5
+    min_degrees: float = 1.0
     max_degrees: float = 5.0
 
 

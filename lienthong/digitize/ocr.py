@@ -75,7 +75,7 @@ class OcrParams:
     low_word_confidence: float = 60
     recheck_below_confidence: float = 55
     min_osd_confidence: float = 1.5
-    deskew_min_degrees: float = 0.5
+    deskew_min_degrees: float = 1.0
     deskew_max_degrees: float = 5.0
     workdir: str = "/tmp"
 
