@@ -20,15 +20,25 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from lienthong.digitize import components as core
+from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.fields import field_labels
 from lienthong.privacy import mask_ids_in_text
 from lienthong.settings import get_settings
 
 
+def _config() -> DigitizeConfig:
+    """Forking a Prefect worker (engine and API-client threads running) is unsafe, so its page
+    pool starts from a clean fork server; the one-time start costs ~0.3 s per worker process."""
+    cfg = load_config()
+    if cfg.ocr.start_method == "fork":
+        cfg = load_config(ocr={"start_method": "forkserver"})
+    return cfg
+
+
 @task(name="digitize-component", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def digitize_component(component_id: int) -> dict[str, Any]:
     """Digitize one component; a bad file comes back as ``status="rejected"`` with its reason."""
-    (outcome,) = core.digitize_components([component_id]) or [
+    (outcome,) = core.digitize_components([component_id], _config()) or [
         {"component_id": component_id, "status": "skipped"}
     ]
     get_run_logger().info("component %s: %s", component_id, outcome["status"])
@@ -49,7 +59,7 @@ def digitize_dossier(dossier_code: str) -> dict[str, Any]:
     "rejected": [{"component_id", "error", "reason"}], "components": [...]}``. Idempotent: a re-run
     (after a suspend) skips what is done or already judged for the same file.
     """
-    summary = core.digitize_dossier(dossier_code)
+    summary = core.digitize_dossier(dossier_code, _config())
     get_run_logger().info(
         "dossier %s: %d digitized, %d to review, %d rejected",
         dossier_code,
