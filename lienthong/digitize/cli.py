@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(ocr={**cfg.ocr.model_dump(), "workers": args.workers})
     forms = [args.form] * len(args.files) if args.form else None
     t0 = time.perf_counter()
-    show_bar = not args.no_progress and len(args.files) > 1 and sys.stderr.isatty()
+    show_bar = not args.no_progress and sys.stderr.isatty()
     if show_bar:
         results = _with_progress(args, cfg, forms)
     else:
@@ -84,20 +84,28 @@ def _with_progress(
 
     console = Console(stderr=True)
     with Progress(
-        TextColumn("số hóa"),
+        TextColumn("số hóa (trang)"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("files", total=len(args.files))
+        task = bar.add_task("pages", total=None)  # known once the files are opened
 
         def done(r: FileResult) -> None:
-            print(_line(r), flush=True)
-            bar.advance(task)
+            bar.console.print(_line(r), highlight=False)
 
-        return digitize_files(args.files, args.out, cfg, forms=forms, lang=args.lang, on_file=done)
+        return digitize_files(
+            args.files,
+            args.out,
+            cfg,
+            forms=forms,
+            lang=args.lang,
+            on_file=done,
+            on_plan=lambda total: bar.update(task, total=total),
+            on_page=lambda _i, _p: bar.advance(task),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

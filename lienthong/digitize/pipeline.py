@@ -134,11 +134,13 @@ def digitize_files(
     lang: str | None = None,
     on_page: Callable[[int, dict[str, Any]], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    on_plan: Callable[[int], None] | None = None,
 ) -> list[FileResult]:
     """Digitize ``paths`` into ``out_dir``; a bad file gets ``error`` set and the others go on.
 
     ``names``: file names to show and check (default: each path's name); ``stems``: output names;
-    ``forms``: a known form kind per file (else detected from the text).
+    ``forms``: a known form kind per file (else detected from the text). ``on_plan`` gets the
+    number of pages once the files are opened, ``on_page`` each page as it is done.
     """
     cfg = cfg or load_config()
     out = Path(out_dir)
@@ -208,7 +210,12 @@ def digitize_files(
             for i, maybe in enumerate(intakes):
                 if maybe is None:
                     on_file(results[i])
+        if on_plan:
+            on_plan(sum(pending.values()))
         for i in list(pending):
+            if on_page:
+                for page in page_results[i].values():  # text-layer pages are done already
+                    on_page(i, page)
             if len(page_results[i]) == pending[i]:
                 finish(i)
         for page in _run(jobs, params, cfg):
