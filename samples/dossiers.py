@@ -339,6 +339,8 @@ def make_submission(procedure_id: str, rng: random.Random, received_at: datetime
     }
     payload.setdefault("options", {})
     payload["components"] = _components(proc, rng, payload["options"], paper=paper_components)
+    # Only the choices this procedure offers travel with it (a stand-alone allowance has none).
+    payload["options"] = {k: v for k, v in payload["options"].items() if k in proc.options}
     for defect in defects:
         _apply_defect(payload, defect, rng, received)
     return Submission.model_validate(payload)

@@ -57,7 +57,7 @@ def validate_stored_dossier(dossier_code: str, *, engine: EngineName = "gx") -> 
     second round (reported as such; they count against the agency in the service index)."""
     with session_scope() as session:
         row = _row(session, dossier_code)
-        payload, due = row.payload, row.due_at
+        payload, due = with_held_components(session, row), row.due_at
         round_no = validation_round(session, row)
     submission = Submission.model_validate(payload)
     outcome = validate_submission(submission, dossier_code=dossier_code, appointment_at=due,
@@ -66,6 +66,20 @@ def validate_stored_dossier(dossier_code: str, *, engine: EngineName = "gx") -> 
     result["round"] = round_no
     result["second_round"] = round_no > 1 and not outcome.ok
     return result
+
+
+def with_held_components(session: Session, row: DossierRow) -> dict[str, Any]:
+    """The payload with the components the dossier actually holds: those the vault attached at
+    intake (once-only reuse) count as submitted, so the citizen is not asked for them."""
+    payload = copy.deepcopy(dict(row.payload))
+    listed = {c.get("code") for c in payload.get("components", [])}
+    held = session.execute(select(ComponentRow).where(ComponentRow.dossier_id == row.id,
+                                                      ComponentRow.vault_address.is_not(None))).scalars()
+    for c in held:
+        if c.code not in listed:
+            payload.setdefault("components", []).append(
+                {"code": c.code, "name": c.name, "vault_address": c.vault_address})
+    return payload
 
 
 def _set_path(target: dict[str, Any], path: str, value: Any) -> None:

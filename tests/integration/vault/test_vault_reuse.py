@@ -30,7 +30,7 @@ def reuse(env, code):
 
 def test_the_family_filing_for_the_allowance_is_not_asked_for_the_death_extract_again(vault_env):
     extract = death_registered_earlier(vault_env)
-    later = received("lien-thong-khai-tu", 22, options={"procedures": 3}, deceased_id=DECEASED)
+    later = received("tro-cap-mai-tang", 22, deceased_id=DECEASED)
     outcome = reuse(vault_env, later)
     assert [r["address"] for r in outcome["reused"]] == [extract]
     tlkt = components_of(later)["TLKT"]
@@ -42,15 +42,15 @@ def test_the_family_filing_for_the_allowance_is_not_asked_for_the_death_extract_
         )
         assert [(a.address, a.granted, a.dossier_code) for a in access] == [(extract, True, later)]
         assert (
-            "Nghị định 63/2024/NĐ-CP" in access[0].legal_basis
-            and "2.002622" in access[0].legal_basis
+            "Luật Bảo hiểm xã hội 2024" in access[0].legal_basis
+            and "1.014177" in access[0].legal_basis
         )
         event = s.execute(select(VaultEvent).where(VaultEvent.kind == "reuse")).scalar_one()
         assert event.address == extract and event.legal_basis == access[0].legal_basis
 
 
 def test_nothing_in_the_vault_means_the_citizen_is_asked(vault_env):
-    code = received("lien-thong-khai-tu", 23, options={"procedures": 3}, deceased_id="001060099999")
+    code = received("tro-cap-mai-tang", 23, deceased_id="001060099999")
     outcome = reuse(vault_env, code)
     assert outcome["reused"] == [] and [n["code"] for n in outcome["not_found"]] == ["TLKT"]
     assert "TLKT" not in components_of(code)
@@ -58,7 +58,7 @@ def test_nothing_in_the_vault_means_the_citizen_is_asked(vault_env):
 
 def test_another_persons_result_is_never_reused(vault_env):
     death_registered_earlier(vault_env)
-    code = received("lien-thong-khai-tu", 24, options={"procedures": 3}, deceased_id="001060011111")
+    code = received("tro-cap-mai-tang", 24, deceased_id="001060011111")
     assert reuse(vault_env, code)["reused"] == []
 
 
@@ -70,7 +70,7 @@ def test_a_result_that_fails_verification_is_not_reused(vault_env):
         row = s.scalar(select(VaultResult).where(VaultResult.address == extract))
     path = vault_env["store"].root / row.json_key
     path.write_bytes(path.read_bytes().replace(b"}", b',"x":1}'))
-    code = received("lien-thong-khai-tu", 25, options={"procedures": 3}, deceased_id=DECEASED)
+    code = received("tro-cap-mai-tang", 25, deceased_id=DECEASED)
     assert reuse(vault_env, code)["reused"] == []
     with session_scope() as s:
         refused = (
