@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -64,6 +64,7 @@ def run_demo(*, dossiers: int = 15, seed: int = 2026, speed: float = 2400.0,
 
         result = demo(dossiers=dossiers, seed=seed, timeout_s=timeout_s)
         print_summary(console, result)
+        print_index(console)
         console.print(
             "\nOpen the Prefect UI to see every run, its timeline and the demo's artifacts: "
             f"[bold]make ui[/bold], then http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}"
@@ -92,3 +93,23 @@ def print_summary(console: Console, result: dict[str, Any]) -> None:
         a.add_row(agency, str(d["steps"]), str(d["early"]), str(d["on_time"]), str(d["late"]),
                   f"{d['on_time_rate']:.1f}%")
     console.print(a)
+
+
+def print_index(console: Console) -> None:
+    """The service-quality index (Decision 766) and per-agency on-time table of the demo period."""
+    from lienthong.clock import get_clock
+    from lienthong.index.report import build_report, summary_table
+
+    day = DEMO_START.date()
+    report = build_report(day, day + timedelta(days=1), as_of=get_clock().now())
+    console.print("\n[bold]Service-quality index (Decision 766), dossiers received in the demo period[/bold]")
+    groups = Table()
+    for col in ("group", "points", "max"):
+        groups.add_column(col, justify="left" if col == "group" else "right")
+    for g in report.province.groups:
+        groups.add_row(g.name, f"{g.points:.2f}", f"{g.max_points:g}")
+    groups.add_row("[bold]total[/bold]", f"[bold]{report.province.points:.2f}[/bold]", "100")
+    console.print(groups)
+    console.print(summary_table(report))
+    if "html" in report.files:
+        console.print(f"Report with charts: {report.files['html']}")
