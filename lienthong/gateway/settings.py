@@ -1,0 +1,54 @@
+"""Typed settings of the gateway (``LIENTHONG_GATEWAY_`` prefix) and the agencies' HMAC secrets."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LIENTHONG_GATEWAY_", extra="ignore", populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = 8720
+    # uvicorn worker processes of `lienthong gateway` (rate limits are per worker).
+    workers: int = Field(default=1, ge=1)
+    # Bodies larger than this are refused (413) before they are read in full.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Per-agency token bucket: sustained requests per second and burst size.
+    rate_per_second: float = Field(default=50.0, gt=0)
+    rate_burst: int = Field(default=100, ge=1)
+    # How far X-Timestamp may be from the gateway's clock, in seconds.
+    timestamp_window_seconds: int = Field(default=300, ge=1)
+    # Seconds a 503 or 429 tells the sender to wait (Retry-After).
+    retry_after_seconds: int = 5
+    # Absolute base URL for status links in answers (behind a reverse proxy); relative if unset.
+    public_url: str | None = None
+    # Agency code -> one or two active secrets (two during a rotation). Shared with the simulator,
+    # hence the un-prefixed name LIENTHONG_AGENCY_SECRETS (a JSON object).
+    agency_secrets: dict[str, list[SecretStr]] = Field(
+        default_factory=dict, validation_alias="LIENTHONG_AGENCY_SECRETS"
+    )
+
+    @field_validator("agency_secrets")
+    @classmethod
+    def _one_or_two(cls, v: dict[str, list[SecretStr]]) -> dict[str, list[SecretStr]]:
+        for agency, secrets in v.items():
+            if not 1 <= len(secrets) <= 2:
+                raise ValueError(f"{agency}: give one active secret, or two during a rotation")
+            if any(len(s.get_secret_value()) < 16 for s in secrets):
+                raise ValueError(f"{agency}: a secret must have at least 16 characters")
+        return v
+
+
+@lru_cache
+def get_gateway_settings() -> GatewaySettings:
+    return GatewaySettings()
+
+
+def reset_gateway_settings() -> None:
+    get_gateway_settings.cache_clear()
