@@ -6,11 +6,15 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from lienthong.gateway import create_app
+from lienthong.gateway.settings import GatewaySettings
 from lienthong.gateway.signing import signed_headers
 from samples.dossiers import make_submission
 
@@ -66,3 +70,14 @@ class Signed:
 
     def get(self, path: str) -> httpx.Response:
         return self.http.get(path)
+
+
+@pytest.fixture(name="gateway")
+def gateway_server(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The gateway over real HTTP on the test database; yields its base URL."""
+    from tests.conftest import LiveServer
+
+    monkeypatch.setenv("LIENTHONG_AGENCY_SECRETS", json.dumps(SECRETS))
+    settings = GatewaySettings(rate_per_second=1000, rate_burst=1000, max_body_bytes=64 * 1024)
+    with LiveServer(create_app(settings)) as server:
+        yield server.url

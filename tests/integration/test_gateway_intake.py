@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
 from lienthong.db import session_scope
@@ -18,15 +17,12 @@ from lienthong.gateway.models import GatewayNonce
 from lienthong.gateway.settings import GatewaySettings
 from lienthong.gateway.signing import signed_headers
 from tests.conftest import LiveServer
-from tests.integration.gateway_helpers import SECRETS, Signed, submission_json
-
-
-@pytest.fixture
-def gateway(db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("LIENTHONG_AGENCY_SECRETS", json.dumps(SECRETS))
-    settings = GatewaySettings(rate_per_second=1000, rate_burst=1000, max_body_bytes=64 * 1024)
-    with LiveServer(create_app(settings)) as server:
-        yield server.url
+from tests.integration.gateway_helpers import (
+    SECRETS,
+    Signed,
+    gateway_server,  # noqa: F401
+    submission_json,
+)
 
 
 def count(model: type) -> int:

@@ -1,0 +1,227 @@
+"""The inbox relay: every accepted request becomes exactly one effect on its flow run.
+
+- a new dossier starts its procedure's deployment (the run is keyed on the dossier's UID, so a
+  second start after a crash returns the same run);
+- a supplement resumes the dossier's run when it is suspended on ``supplement-<round>``;
+- an agency's step result resumes the run suspended on ``agency-<step ref>`` (asynchronous
+  agencies), and stays readable with :func:`lienthong.gateway.service.stored_step_result`.
+
+While the orchestrator (the Prefect API) is down, rows stay pending and are retried with back-off;
+nothing is dropped. The orchestrator is injected: this module never imports Prefect (the Prefect
+implementation is ``infra.gateway_relay.PrefectOrchestrator``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lienthong.clock import get_clock
+from lienthong.db import session_scope
+from lienthong.db.models import DossierRow, InboxRow, StepRow, SupplementRow
+from lienthong.gateway.service import prune_nonces
+from lienthong.gateway.settings import get_gateway_settings
+from lienthong.privacy import mask_ids_in_text
+
+log = logging.getLogger("lienthong.gateway.relay")
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What the relay needs to know of a flow run."""
+
+    state: str  # the orchestrator's state type, e.g. RUNNING, PAUSED, COMPLETED
+    pause_key: str | None  # the key of the suspend/pause it waits on, if paused
+    final: bool
+
+
+class Orchestrator(Protocol):
+    def start(self, dossier_code: str) -> str:
+        """Start (or find, when already started) the dossier's run; returns the flow run id."""
+        ...
+
+    def view(self, flow_run_id: str) -> RunView: ...
+
+    def resume(self, flow_run_id: str, run_input: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RelayReport:
+    started: list[str] = field(default_factory=list)  # dossier codes
+    resumed: list[str] = field(default_factory=list)  # "<code> <key>"
+    waiting: int = 0  # rows whose run is not (yet) waiting for them
+    failed: int = 0  # rows whose orchestrator call failed (retried later)
+    closed: int = 0  # rows with nothing left to do (run ended, step closed elsewhere)
+
+
+class _Wait(Exception):
+    """The run is not waiting for this row yet: look again later (not an error)."""
+
+
+class Relay:
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        *,
+        batch: int = 200,
+        max_backoff: float = 60.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.orchestrator, self.batch, self.max_backoff, self._now = (
+            orchestrator,
+            batch,
+            max_backoff,
+            now,
+        )
+        # Back-off lives in memory: after a restart every pending row is tried again at once.
+        self._not_before: dict[int, float] = {}
+        self._waits: dict[int, int] = {}
+
+    def run_once(self) -> RelayReport:
+        """One pass over the pending rows whose back-off has elapsed, oldest first."""
+        report = RelayReport()
+        with session_scope() as s:
+            ids = (
+                s.execute(
+                    select(InboxRow.id)
+                    .where(InboxRow.state == "pending")
+                    .order_by(InboxRow.id)
+                    .limit(self.batch)
+                )
+                .scalars()
+                .all()
+            )
+        now = self._now()
+        for inbox_id in ids:
+            if self._not_before.get(inbox_id, 0.0) <= now:
+                self._relay(inbox_id, report)
+        return report
+
+    def run_forever(self, stop: threading.Event | None = None, idle_seconds: float = 1.0) -> None:
+        stop = stop or threading.Event()
+        pruned = 0.0
+        while not stop.is_set():
+            if self._now() - pruned > 60:  # old nonces fail the timestamp check anyway
+                pruned = self._now()
+                try:
+                    prune_nonces(
+                        timedelta(seconds=2 * get_gateway_settings().timestamp_window_seconds + 60)
+                    )
+                except Exception as exc:
+                    log.warning("nonce pruning failed: %s", type(exc).__name__)
+            try:
+                report = self.run_once()
+            except Exception as exc:  # the database itself is down: wait, then try again
+                log.warning("relay pass failed: %s", type(exc).__name__)
+                report = RelayReport(failed=1)
+            busy = report.started or report.resumed
+            stop.wait(0.05 if busy else idle_seconds)
+
+    def _relay(self, inbox_id: int, report: RelayReport) -> None:
+        with session_scope() as s:
+            # SKIP LOCKED: two relay replicas never work on the same row at once (PostgreSQL).
+            row = s.execute(
+                select(InboxRow)
+                .where(InboxRow.id == inbox_id, InboxRow.state == "pending")
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if row is None:
+                return
+            try:
+                outcome = self._apply(s, row, report)
+            except _Wait:
+                report.waiting += 1
+                waits = self._waits.get(inbox_id, 0) + 1
+                self._waits[inbox_id] = waits
+                self._not_before[inbox_id] = self._now() + min(
+                    self.max_backoff, 0.5 * 2 ** min(waits, 8)
+                )
+                return
+            except Exception as exc:  # the orchestrator is down or refused: keep the row, back off
+                row.attempts += 1
+                row.last_error = mask_ids_in_text(f"{type(exc).__name__}: {exc}")[:1000]
+                self._not_before[inbox_id] = self._now() + min(
+                    self.max_backoff, 2.0 ** min(row.attempts, 8)
+                )
+                report.failed += 1
+                log.warning(
+                    "inbox %s (%s) not relayed yet: %s", inbox_id, row.kind, type(exc).__name__
+                )
+                return
+            row.state, row.processed_at = outcome, get_clock().now()
+            self._not_before.pop(inbox_id, None)
+            self._waits.pop(inbox_id, None)
+
+    def _apply(self, s: Session, row: InboxRow, report: RelayReport) -> str:
+        code = row.dossier_code
+        if code is None:  # cannot happen for an accepted row; keep it visible rather than drop it
+            raise ValueError("inbox row without a dossier code")
+        if row.kind == "dossier":
+            row.flow_run_id = self.orchestrator.start(code)
+            report.started.append(code)
+            return "done"
+        dossier = s.execute(select(DossierRow).where(DossierRow.code == code)).scalar_one()
+        payload = row.payload or {}
+        if row.kind == "supplement":
+            round_no = int(payload["round"])
+            answered = s.execute(
+                select(SupplementRow.completed_at)
+                .where(SupplementRow.dossier_id == dossier.id)
+                .order_by(SupplementRow.id)
+                .offset(round_no - 1)
+                .limit(1)
+            ).scalar()
+            if (
+                answered is not None
+            ):  # resumed already (by this relay before a crash, or an operator)
+                report.closed += 1
+                return "done"
+            return self._resume(
+                row, dossier, f"supplement-{round_no}", payload["run_input"], report
+            )
+        if row.kind == "step_result":
+            status = s.execute(
+                select(StepRow.status).where(StepRow.ref == payload["step_ref"])
+            ).scalar()
+            if status in ("done", "refused"):
+                report.closed += 1
+                return "done"
+            return self._resume(
+                row, dossier, f"agency-{payload['step_ref']}", payload["body"], report
+            )
+        raise ValueError(f"unknown inbox kind {row.kind!r}")
+
+    def _resume(
+        self,
+        row: InboxRow,
+        dossier: DossierRow,
+        key: str,
+        run_input: dict[str, Any],
+        report: RelayReport,
+    ) -> str:
+        if dossier.flow_run_id is None:
+            raise _Wait
+        view = self.orchestrator.view(dossier.flow_run_id)
+        if view.pause_key == key:
+            self.orchestrator.resume(dossier.flow_run_id, run_input)
+            row.flow_run_id = dossier.flow_run_id
+            report.resumed.append(f"{dossier.code} {key}")
+            return "done"
+        if view.final:
+            row.last_error = f"the run ended ({view.state}) before it waited for {key}"
+            report.closed += 1
+            return "skipped"
+        raise _Wait
+
+
+def relay_once(orchestrator: Orchestrator) -> RelayReport:
+    """One pass, for tests and cron-style use (``lienthong relay --once``)."""
+    return Relay(orchestrator).run_once()
