@@ -1,0 +1,141 @@
+"""The relay against PostgreSQL with a scripted orchestrator (the Prefect side is tested in
+tests/flows/test_gateway_relay.py): nothing accepted is dropped while the orchestrator is down."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from lienthong.db import session_scope
+from lienthong.db.models import DossierRow, InboxRow
+from lienthong.db.store import get_row
+from lienthong.gateway.relay import Relay, RunView
+from lienthong.intake import request_supplement, supplement_received
+from tests.integration.gateway_helpers import (
+    Signed,
+    gateway_server,  # noqa: F401
+    submission_json,
+)
+from tests.integration.test_gateway_followups import LINES, add_step
+
+
+class Orchestrator:
+    """Runs keyed on the dossier like Prefect's idempotency key; can be switched off."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.runs: dict[str, str] = {}
+        self.paused: dict[str, str | None] = {}
+        self.inputs: list[tuple[str, dict[str, Any]]] = []
+        self.final: set[str] = set()
+
+    def _check(self) -> None:
+        if not self.up:
+            raise ConnectionError("All connection attempts failed")
+
+    def start(self, dossier_code: str) -> str:
+        self._check()
+        run = self.runs.setdefault(dossier_code, f"run-{len(self.runs) + 1}")
+        with session_scope() as s:
+            get_row(s, dossier_code, for_update=True).flow_run_id = run
+        return run
+
+    def view(self, flow_run_id: str) -> RunView:
+        self._check()
+        key = self.paused.get(flow_run_id)
+        final = flow_run_id in self.final
+        return RunView("COMPLETED" if final else "PAUSED" if key else "RUNNING", key, final)
+
+    def resume(self, flow_run_id: str, run_input: dict[str, Any]) -> None:
+        self._check()
+        assert self.paused.get(flow_run_id)
+        self.paused[flow_run_id] = None
+        self.inputs.append((flow_run_id, run_input))
+
+
+def inbox() -> list[InboxRow]:
+    with session_scope() as s:
+        return list(s.execute(select(InboxRow).order_by(InboxRow.id)).scalars())
+
+
+def test_each_accepted_dossier_starts_one_run_and_waits_out_an_orchestrator_outage(gateway):
+    portal = Signed(gateway)
+    codes = [
+        portal.post("/v1/dossiers", submission_json(i)).json()["dossier_code"] for i in range(3)
+    ]
+    orch = Orchestrator()
+    orch.up = False
+    down = Relay(orch, now=lambda: 0.0)
+    report = down.run_once()
+    assert report.failed == 3 and not report.started
+    rows = inbox()
+    assert all(
+        r.state == "pending" and r.attempts == 1 and "ConnectionError" in (r.last_error or "")
+        for r in rows
+    )
+    assert down.run_once().failed == 0  # backing off: not tried again at once
+
+    orch.up = True
+    report = Relay(orch).run_once()  # e.g. the relay restarted after the outage
+    assert sorted(report.started) == sorted(codes)
+    rows = inbox()
+    assert all(r.state == "done" and r.flow_run_id == orch.runs[r.dossier_code] for r in rows)
+    assert Relay(orch).run_once().started == []  # nothing is started twice
+    with session_scope() as s:
+        assert {d.code: d.flow_run_id for d in s.execute(select(DossierRow)).scalars()} == orch.runs
+
+
+def test_a_supplement_waits_until_the_run_is_suspended_for_it_then_resumes_it_once(gateway):
+    portal = Signed(gateway)
+    code = portal.post("/v1/dossiers", submission_json(5)).json()["dossier_code"]
+    orch = Orchestrator()
+    relay = Relay(orch, now=lambda: 0.0)
+    relay.run_once()
+    request_supplement(code, LINES, 1)
+    body = {"fields": {"birth_certificate.child_sex": "female"}}
+    assert portal.post(f"/v1/dossiers/{code}/supplement", body).status_code == 202
+
+    report = Relay(orch).run_once()  # the run has not suspended yet
+    assert report.waiting == 1 and not report.resumed and inbox()[-1].state == "pending"
+    run = orch.runs[code]
+    orch.paused[run] = "review-GCS-0"  # suspended for something else: still waiting
+    assert Relay(orch).run_once().waiting == 1
+    orch.paused[run] = "supplement-1"
+    report = Relay(orch).run_once()
+    assert report.resumed == [f"{code} supplement-1"]
+    assert orch.inputs == [
+        (run, {"fields": {"birth_certificate.child_sex": "female"}, "components": []})
+    ]
+    assert inbox()[-1].state == "done" and inbox()[-1].flow_run_id == run
+    assert Relay(orch).run_once().resumed == []
+
+
+def test_a_supplement_already_taken_in_or_outlived_by_its_run_is_closed_not_retried(gateway):
+    portal = Signed(gateway)
+    a, b = (portal.post("/v1/dossiers", submission_json(i)).json()["dossier_code"] for i in (6, 7))
+    orch = Orchestrator()
+    Relay(orch).run_once()
+    for code in (a, b):
+        request_supplement(code, LINES, 1)
+        assert portal.post(f"/v1/dossiers/{code}/supplement", {"note": "ok"}).status_code == 202
+    supplement_received(a, 1)  # e.g. resumed from the UI by an operator
+    orch.final.add(orch.runs[b])  # e.g. cancelled
+    report = Relay(orch).run_once()
+    assert report.closed == 2 and not report.resumed
+    states = {r.dossier_code: r.state for r in inbox() if r.kind == "supplement"}
+    assert states == {a: "done", b: "skipped"}
+
+
+def test_an_agency_result_resumes_the_run_waiting_on_that_step(gateway):
+    code = Signed(gateway).post("/v1/dossiers", submission_json(8)).json()["dossier_code"]
+    orch = Orchestrator()
+    Relay(orch).run_once()
+    ref = add_step(code, "CONG_AN_XA")
+    result = {"state": "done", "result": {"residence_notice": {"so_thong_bao": "TB-7"}}}
+    assert Signed(gateway, "CONG_AN_XA").post(f"/v1/steps/{ref}/result", result).status_code == 202
+    assert Relay(orch).run_once().waiting == 1
+    orch.paused[orch.runs[code]] = f"agency-{ref}"
+    report = Relay(orch).run_once()
+    assert report.resumed == [f"{code} agency-{ref}"]
+    assert orch.inputs[-1][1] == result
