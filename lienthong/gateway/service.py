@@ -7,6 +7,7 @@ unchanged. A refused request still uses up its nonce: a replay of it is refused 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from lienthong.gateway.errors import (
     ReplayedNonce,
 )
 from lienthong.gateway.models import GatewayNonce
+from lienthong.gateway.settings import get_gateway_settings
 from lienthong.gateway.schemas import (
     Accepted,
     DossierView,
@@ -80,9 +82,29 @@ def _insert(session: Session, table: Any, values: dict[str, Any], returning: Any
     ).scalar()
 
 
+class _Admission:
+    """At most N transactions of this process in flight. Every dossier takes the unit's daily
+    sequence row lock (reception numbers dossiers 0001-9999 per day), so what matters is how fast
+    the holder gets through; dozens of threads fighting over the GIL slow every holder down."""
+
+    def __init__(self) -> None:
+        self._sem: threading.BoundedSemaphore | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> threading.BoundedSemaphore:
+        if self._sem is None:
+            with self._lock:
+                if self._sem is None:
+                    self._sem = threading.BoundedSemaphore(get_gateway_settings().db_concurrency)
+        return self._sem
+
+
+admission = _Admission()
+
+
 def _in_transaction(delivery: Delivery, work: Callable[[Session], T]) -> T:
     failure: Exception | None = None
-    with session_scope() as s:
+    with admission(), session_scope() as s:
         used = _insert(
             s,
             GatewayNonce.__table__,

@@ -24,6 +24,8 @@ class GatewaySettings(BaseSettings):
     rate_burst: int = Field(default=100, ge=1)
     # How far X-Timestamp may be from the gateway's clock, in seconds.
     timestamp_window_seconds: int = Field(default=300, ge=1)
+    # Database transactions in flight per worker process (the others queue in memory, unanswered).
+    db_concurrency: int = Field(default=4, ge=1)
     # Seconds a 503 or 429 tells the sender to wait (Retry-After).
     retry_after_seconds: int = 5
     # Absolute base URL for status links in answers (behind a reverse proxy); relative if unset.
