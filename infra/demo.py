@@ -28,14 +28,18 @@ from lienthong.settings import get_settings, reset_settings
 DEMO_START = datetime.fromisoformat("2026-04-23T07:25:00+07:00")
 
 
-def run_demo(*, dossiers: int = 15, seed: int = 2026, speed: float = 2400.0,
+def run_demo(*, dossiers: int = 15, seed: int = 2026, speed: float = 3000.0,
              keep_running: bool = False, timeout_s: float = 900.0) -> int:
     console = Console()
     settings = get_settings()
     upgrade()
     # Office time only (a working day lasts 9.5 h / speed real seconds); it starts a few real
     # seconds from now, once the processes are up.
-    clock = SimulatedClock(DEMO_START, time.time() + 25, speed, working_hours=True)
+    pause_file = settings.var_dir / "run" / "clock.json"
+    pause_file.parent.mkdir(parents=True, exist_ok=True)
+    pause_file.unlink(missing_ok=True)
+    clock = SimulatedClock(DEMO_START, time.time() + 25, speed, working_hours=True,
+                           pause_file=pause_file)
     env = {
         **prefect_env(settings.var_dir),
         "LIENTHONG_CLOCK": clock.spec(),
@@ -78,7 +82,7 @@ def run_demo(*, dossiers: int = 15, seed: int = 2026, speed: float = 2400.0,
 
 def print_summary(console: Console, result: dict[str, Any]) -> None:
     t = Table(title="Dossiers per procedure")
-    cols = ("dossiers", "done", "on_time", "late", "refused", "open")
+    cols = ("dossiers", "done", "on_time", "late", "refused", "open", "reused")
     t.add_column("procedure")
     for c in cols:
         t.add_column(c.replace("_", " "), justify="right")

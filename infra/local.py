@@ -7,6 +7,7 @@ Each process logs to ``var/logs/<name>.log`` and records its pid in ``var/run/<n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -79,10 +80,8 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGTERM)
             self.popen.wait(timeout=20)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.pid_path.unlink(missing_ok=True)
 
 

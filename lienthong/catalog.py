@@ -8,6 +8,7 @@ no earlier step produces, and step limits that add up past the group limit, nami
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -257,10 +258,8 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
         loc = err["loc"]
         label = ".".join(str(x) for x in loc)
         if len(loc) >= 2 and loc[0] == "steps" and isinstance(loc[1], int):
-            try:
+            with contextlib.suppress(IndexError, AttributeError, KeyError):
                 label = f"step {raw['steps'][loc[1]].get('id', loc[1])!r}: " + ".".join(str(x) for x in loc[2:])
-            except (IndexError, AttributeError, KeyError):
-                pass
         parts.append(f"{label}: {err['msg']}")
     return "; ".join(parts)
 

@@ -129,45 +129,60 @@ def _register_services(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="run synthetic dossiers of every procedure end to end")
     d.add_argument("--dossiers", type=int, default=15, help="how many dossiers (default 15)")
     d.add_argument("--seed", type=int, default=2026)
-    d.add_argument("--speed", type=float, default=2400.0,
-                   help="simulated office seconds per real second (default 2400: a working day in ~14 s)")
+    d.add_argument("--speed", type=float, default=3000.0,
+                   help="simulated office seconds per real second (default 3000: a working day in ~11 s)")
     d.add_argument("--keep-running", action="store_true",
                    help="leave the Prefect server, simulator and deployments running afterwards")
     d.set_defaults(handler=_demo)
 
 
-def _feature(module: str) -> Callable[[argparse._SubParsersAction], None]:
-    """A feature module's ``register(subparsers)``, imported only when the parser is built."""
+# Feature modules, each with a register(subparsers) function, and the commands each one adds. Only
+# the module owning the command being run is imported, so `lienthong digitize` starts fast.
+FEATURES: dict[str, tuple[str, ...]] = {
+    "lienthong.quality.cli": ("sample-dossier", "validate"),
+    "lienthong.vault.cli": ("vault",),
+    "lienthong.reports.cli": ("report", "import-history", "portal-sim", "portal-sync", "forms", "sweep"),
+    "lienthong.digitize.cli": ("digitize",),
+}
 
-    def register(sub: argparse._SubParsersAction) -> None:
-        import importlib
-
-        importlib.import_module(module).register(sub)
-
-    return register
-
-
-# Feature modules add their commands here, each with a register(subparsers) function.
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _register_deadline,
     _register_core,
     _register_services,
-    _feature("lienthong.quality.cli"),
-    _feature("lienthong.vault.cli"),
-    _feature("lienthong.reports.cli"),
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _feature_modules(argv: Sequence[str]) -> list[str]:
+    command = next((a for a in argv if not a.startswith("-")), None)
+    owners = [m for m, commands in FEATURES.items() if command in commands]
+    return owners or ([] if command in _core_commands() else list(FEATURES))
+
+
+def _core_commands() -> set[str]:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    for register in REGISTRARS:
+        register(sub)
+    return set(sub.choices)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the feature module owning its command is imported."""
+    import importlib
+
     parser = argparse.ArgumentParser(prog="lienthong", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for register in REGISTRARS:
         register(sub)
+    modules = list(FEATURES) if argv is None else _feature_modules(argv)
+    for module in modules:
+        importlib.import_module(module).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     handler: Handler = args.handler
     try:
         return handler(args)

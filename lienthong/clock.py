@@ -9,9 +9,11 @@ Every process given the same string (flow runs, the agency simulator) sees the s
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -59,17 +61,36 @@ class FixedClock:
 
 
 class SimulatedClock:
-    """Simulated time ``start + (real now - anchor) * speed``, in office time when ``working_hours``."""
+    """Simulated time ``start + (real now - anchor - paused) * speed``, in office time when
+    ``working_hours``. With a ``pause_file``, every process sharing the clock stops together while
+    the file says so (the demo stops time while dossiers are still in intake, which takes real
+    seconds that compressed time would turn into days)."""
 
-    def __init__(self, start: datetime, anchor: float, speed: float, *, working_hours: bool = False) -> None:
+    def __init__(self, start: datetime, anchor: float, speed: float, *, working_hours: bool = False,
+                 pause_file: Path | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.start, self.anchor, self.speed = localize(start), anchor, speed
-        self.working_hours = working_hours
+        self.working_hours, self.pause_file = working_hours, pause_file
+        self._pause_cache: tuple[float, float, float | None] = (0.0, 0.0, None)
+
+    def _paused(self, real_now: float) -> float:
+        if self.pause_file is None:
+            return 0.0
+        read_at, total, since = self._pause_cache
+        if real_now - read_at > 0.1:
+            try:
+                state = json.loads(self.pause_file.read_text())
+                total, since = float(state.get("total", 0.0)), state.get("since")
+            except (OSError, ValueError):
+                total, since = 0.0, None
+            self._pause_cache = (real_now, total, since)
+        return total + (real_now - float(since) if since is not None else 0.0)
 
     def now(self) -> datetime:
+        real_now = time.time()
         # Before the anchor the clock stands still at its start: time never runs backwards.
-        elapsed = max(0.0, (time.time() - self.anchor) * self.speed)
+        elapsed = max(0.0, (real_now - self.anchor - self._paused(real_now)) * self.speed)
         if self.working_hours:
             from lienthong.calendar import get_calendar
 
@@ -83,7 +104,7 @@ class SimulatedClock:
         return simulated.total_seconds() / self.speed
 
     def real_seconds_until(self, at: datetime) -> float:
-        """Real seconds until the clock shows ``at`` (0 when it already has)."""
+        """Real seconds until the clock shows ``at`` (0 when it already has), if it is not paused."""
         now = self.now()
         if at <= now:
             return 0.0
@@ -93,8 +114,30 @@ class SimulatedClock:
             return get_calendar().working_seconds_between(now, at) / self.speed
         return (at - now).total_seconds() / self.speed
 
+    def set_paused(self, paused: bool) -> None:
+        """Stop or restart time for every process sharing this clock (needs a ``pause_file``)."""
+        if self.pause_file is None:
+            raise ValueError("this clock has no pause file")
+        real_now = time.time()
+        try:
+            state = json.loads(self.pause_file.read_text())
+        except (OSError, ValueError):
+            state = {"total": 0.0, "since": None}
+        if paused and state.get("since") is None:
+            state["since"] = real_now
+        elif not paused and state.get("since") is not None:
+            state["total"] = float(state.get("total", 0.0)) + real_now - float(state["since"])
+            state["since"] = None
+        else:
+            return
+        tmp = self.pause_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.pause_file)  # atomic: readers see the old or the new state
+        self._pause_cache = (0.0, 0.0, None)
+
     def spec(self) -> str:
-        return f"sim:{self.start.isoformat()}@{self.anchor:.3f}x{self.speed:g}" + ("w" if self.working_hours else "")
+        spec = f"sim:{self.start.isoformat()}@{self.anchor:.6f}x{self.speed:g}" + ("w" if self.working_hours else "")
+        return spec + (f"|{self.pause_file}" if self.pause_file else "")
 
 
 def localize(at: datetime) -> datetime:
@@ -108,12 +151,13 @@ def clock_from_spec(spec: str) -> Clock:
     if spec.startswith("fixed:"):  # a time that never moves, shared by every process (tests)
         return FixedClock(datetime.fromisoformat(spec[6:]))
     if spec.startswith("sim:"):
-        body = spec[4:]
+        body, _, pause = spec[4:].partition("|")
         start_s, _, rest = body.rpartition("@")
         anchor_s, _, speed_s = rest.partition("x")
         working = speed_s.endswith("w")
         return SimulatedClock(datetime.fromisoformat(start_s), float(anchor_s),
-                              float(speed_s.rstrip("w")), working_hours=working)
+                              float(speed_s.rstrip("w")), working_hours=working,
+                              pause_file=Path(pause) if pause else None)
     raise ValueError(f"unknown clock {spec!r}: use 'system' or 'sim:<ISO>@<anchor>x<speed>'")
 
 

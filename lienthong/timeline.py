@@ -51,6 +51,6 @@ def timeline_markdown(dossier_code: str) -> str:
         for h in handovers:
             lines.append(f"| {h.from_agency} | {h.to_agency} | {_t(h.at)} | {_VERDICT_VI.get(h.verdict, h.verdict)} |")
         lines += ["", "## Lịch sử trạng thái", "| Lúc | Từ | Sang | Người thực hiện |", "|---|---|---|---|"]
-        for h in history:
-            lines.append(f"| {_t(h.at)} | {h.from_status or '—'} | {h.to_status} | {h.actor} |")
+        for change in history:
+            lines.append(f"| {_t(change.at)} | {change.from_status or '—'} | {change.to_status} | {change.actor} |")
         return "\n".join(lines)

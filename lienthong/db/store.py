@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ def next_sequence(session: Session, unit_id: str, day: date) -> int:
     """The next dossier sequence number of a unit for a day: one atomic upsert, so parallel writers
     on PostgreSQL queue on the row lock and never see the same number."""
     table = DossierSequence.__table__
+    assert isinstance(table, Table)
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     stmt = ins.values(unit_id=unit_id, day=day, last_value=1).on_conflict_do_update(

@@ -2,9 +2,9 @@
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
-import random
 from datetime import datetime
 
 import pytest
@@ -25,7 +25,8 @@ T = datetime.fromisoformat("2026-03-10T09:15:00+07:00")
 
 @pytest.mark.parametrize("procedure_id,options,steps", [
     ("lien-thong-khai-sinh", None, {"khai_sinh", "thuong_tru", "bhyt"}),
-    ("lien-thong-khai-tu", {"procedures": 4, "funeral_body": "bhxh"}, {"khai_tu", "xoa_thuong_tru", "mai_tang_bhxh", "tu_tuat"}),
+    ("lien-thong-khai-tu", {"procedures": 4, "funeral_body": "bhxh"},
+     {"khai_tu", "xoa_thuong_tru", "mai_tang_bhxh", "tu_tuat"}),
     ("chuyen-nhuong-dat", None, {"tham_dinh", "xac_dinh_thue", "nop_thue", "cap_giay"}),
 ])
 def test_one_dossier_of_each_procedure_runs_to_a_terminal_state(db, agency_sim, procedure_id, options, steps):

@@ -51,3 +51,17 @@ def test_system_clock_is_in_ho_chi_minh_time():
 def test_unknown_clock_spec_is_refused():
     with pytest.raises(ValueError):
         clock_from_spec("tomorrow")
+
+
+def test_a_paused_clock_stops_for_every_process_sharing_it(tmp_path):
+    clock = SimulatedClock(START, time.time() - 1, 3600, pause_file=tmp_path / "clock.json")
+    twin = clock_from_spec(clock.spec())
+    clock.set_paused(True)
+    frozen = twin.now()
+    time.sleep(0.3)
+    # Frozen (to float precision of the shared anchor) while 0.3 s = 18 simulated minutes pass.
+    assert abs((twin.now() - frozen).total_seconds()) < 1
+    assert abs((clock.now() - frozen).total_seconds()) < 1
+    clock.set_paused(False)
+    time.sleep(0.3)
+    assert (twin.now() - frozen).total_seconds() > 600
