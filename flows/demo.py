@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -98,9 +99,9 @@ def _progress(console: Console) -> Progress:
 
 
 @flow(name="demo", flow_run_name="demo · {dossiers} dossiers · seed {seed}")
-def demo(dossiers: int = 15, seed: int = 2026, timeout_s: float = 900.0) -> dict[str, Any]:
+def demo(dossiers: int = 9, seed: int = 2026, timeout_s: float = 900.0) -> dict[str, Any]:
     """Receive, route and summarise synthetic dossiers on the shared simulated clock."""
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     clock = get_clock()
     rng = random.Random(seed)
     planned = plan_dossiers(dossiers, seed)

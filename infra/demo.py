@@ -4,6 +4,7 @@ flow, print the summary. Prefect is imported only after its environment points a
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,9 +29,10 @@ from lienthong.settings import get_settings, reset_settings
 DEMO_START = datetime.fromisoformat("2026-04-23T07:25:00+07:00")
 
 
-def run_demo(*, dossiers: int = 15, seed: int = 2026, speed: float = 3000.0,
+def run_demo(*, dossiers: int = 9, seed: int = 2026, speed: float = 3000.0,
              keep_running: bool = False, timeout_s: float = 900.0) -> int:
-    console = Console()
+    # Wide enough for the tables when the output is a file or a CI log, not a terminal.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     settings = get_settings()
     upgrade()
     # Office time only (a working day lasts 9.5 h / speed real seconds); it starts a few real

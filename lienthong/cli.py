@@ -127,7 +127,7 @@ def _register_services(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("serve", help="serve every deployment (procedures and batch flows)").set_defaults(
         handler=_serve)
     d = sub.add_parser("demo", help="run synthetic dossiers of every procedure end to end")
-    d.add_argument("--dossiers", type=int, default=15, help="how many dossiers (default 15)")
+    d.add_argument("--dossiers", type=int, default=9, help="how many dossiers (default 9, plus follow-ups)")
     d.add_argument("--seed", type=int, default=2026)
     d.add_argument("--speed", type=float, default=3000.0,
                    help="simulated office seconds per real second (default 3000: a working day in ~11 s)")
