@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PGHOST ?= 127.0.0.1
 
-.PHONY: setup system-deps venv services demo test test-unit bench lint ui clean
+.PHONY: setup system-deps venv services demo test test-unit bench lint ui up down clean
 
 setup: system-deps venv services
 
@@ -42,6 +42,12 @@ lint: venv
 
 ui: venv
 	$(BIN)/lienthong prefect-server
+
+up: setup
+	$(BIN)/python -m infra.local up
+
+down: venv
+	$(BIN)/python -m infra.local down
 
 clean:
 	rm -rf var .pytest_cache

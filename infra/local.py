@@ -152,3 +152,23 @@ def run_prefect_server_foreground() -> int:
     return subprocess.call([sys.executable, "-m", "prefect", "server", "start", "--host",
                             "127.0.0.1", "--port", env["PREFECT_SERVER_API_PORT"]],
                            env={**os.environ, **env})
+
+
+def up() -> int:
+    """``make up``: the Prefect server, the agency simulator and every deployment served, left
+    running in the background (``make down`` stops them). Real time, realistic agencies."""
+    env = {**prefect_env(), "LIENTHONG_SIM_MODE": os.environ.get("LIENTHONG_SIM_MODE", "realistic")}
+    os.environ.update(env)
+    for make in (prefect_server, agency_simulator, deployments_server):
+        process = make(env)
+        process.start(timeout=150)
+        state = "started" if process.popen else "already running"
+        print(f"{process.name:<16} {state:<16} {process.health_url}  log: {process.log_path}")
+    print(f"Prefect UI: http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys as _sys
+
+    _sys.exit(up() if _sys.argv[1:] == ["up"] else (stop_recorded() or 0))
