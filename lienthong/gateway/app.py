@@ -6,6 +6,7 @@ payload's structure with pydantic, and writes. The law's rules run later in the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -93,9 +94,7 @@ def _body_of(model: type[BaseModel]) -> dict[str, Any]:
         "parameters": _SIGNED,
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-            },
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
         },
     }
 
@@ -110,11 +109,19 @@ class Gateway:
 
     def __init__(self, settings: GatewaySettings, now: Callable[[], float]) -> None:
         self.settings, self.now = settings, now
-        self.secrets = {
-            a: [s.get_secret_value() for s in v] for a, v in settings.agency_secrets.items()
-        }
+        self.secrets = {a: [s.get_secret_value() for s in v] for a, v in settings.agency_secrets.items()}
         self.agencies = set(load_agencies(get_settings().config_dir)) | {"DVCQG"}
         self.buckets = TokenBuckets(settings.rate_per_second, settings.rate_burst)
+        self.batcher = (
+            service.DossierBatcher(settings.batch_size, settings.batch_threads) if settings.batch_size > 1 else None
+        )
+
+    async def accept_dossier(self, delivery: service.Delivery, submission: Submission) -> service.Answer:
+        work = service.dossier_work(delivery, submission, self.status_url)
+        if self.batcher is None:
+            return await run_in_threadpool(service.accept_dossier, delivery, submission, self.status_url)
+        day = submission.received_local().date().isoformat()
+        return await asyncio.wrap_future(self.batcher.submit(delivery, work, day))
 
     def status_url(self, code: str) -> str:
         return (self.settings.public_url or "").rstrip("/") + service.status_path(code)
@@ -122,9 +129,7 @@ class Gateway:
     async def authenticate(self, request: Request, kind: str) -> tuple[service.Delivery, bytes]:
         h = request.headers
         length = h.get("content-length")
-        if length is not None and (
-            not length.isdigit() or int(length) > self.settings.max_body_bytes
-        ):
+        if length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
             raise BodyTooLarge(
                 f"body over {self.settings.max_body_bytes} bytes",
                 message_vi="Dữ liệu gửi lên vượt quá kích thước cho phép.",
@@ -149,9 +154,7 @@ class Gateway:
                 message_vi="Thiếu tiêu đề bắt buộc: " + ", ".join(missing) + ".",
             )
         if not ts.isdigit():
-            raise BadHeaders(
-                "X-Timestamp must be Unix seconds", message_vi="X-Timestamp không hợp lệ."
-            )
+            raise BadHeaders("X-Timestamp must be Unix seconds", message_vi="X-Timestamp không hợp lệ.")
         if not NONCE.match(nonce) or not TOKEN.match(key):
             raise BadHeaders(
                 "X-Nonce must be 8-128 and Idempotency-Key 1-128 characters of "
@@ -159,26 +162,19 @@ class Gateway:
                 message_vi="X-Nonce hoặc Idempotency-Key không đúng định dạng.",
             )
         if agency not in self.agencies or agency not in self.secrets:
-            raise UnknownAgency(
-                f"unknown agency {agency!r}", message_vi="Cơ quan gửi không được đăng ký."
-            )
+            raise UnknownAgency(f"unknown agency {agency!r}", message_vi="Cơ quan gửi không được đăng ký.")
         if abs(self.now() - int(ts)) > self.settings.timestamp_window_seconds:
             raise StaleTimestamp(
                 "X-Timestamp is outside the accepted window",
                 message_vi="Thời điểm ký lệch quá 300 giây so với đồng hồ của cổng.",
             )
         body = await self._read(request)
-        path = (
-            request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0]
-            or request.url.path
-        )
+        path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or request.url.path
         digest = signing.body_digest(body)
         if not HEX64.match(signature) or not signing.matches(
             self.secrets[agency], signature, ts, nonce, request.method, path, digest
         ):
-            raise InvalidSignature(
-                "the signature does not match", message_vi="Chữ ký của yêu cầu không hợp lệ."
-            )
+            raise InvalidSignature("the signature does not match", message_vi="Chữ ký của yêu cầu không hợp lệ.")
         wait = self.buckets.take(agency)
         if wait:
             raise RateLimited(
@@ -221,9 +217,7 @@ def _check_procedure(sub: Submission) -> None:
         raise InvalidPayload(
             exc.message,
             message_vi=exc.message_vi,
-            details=[
-                {"loc": ["procedure_code"], "msg": "unknown procedure", "type": "unknown_procedure"}
-            ],
+            details=[{"loc": ["procedure_code"], "msg": "unknown procedure", "type": "unknown_procedure"}],
         ) from None
     except CatalogError as exc:
         raise InvalidPayload(
@@ -240,9 +234,7 @@ def _json(answer: service.Answer) -> JSONResponse:
     return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
 
-def create_app(
-    settings: GatewaySettings | None = None, *, now: Callable[[], float] = time.time
-) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], float] = time.time) -> FastAPI:
     settings = settings or get_gateway_settings()
     app = FastAPI(
         title="Liên Thông webhook gateway",
@@ -274,9 +266,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return JSONResponse(
             {"error": "invalid_request", "message": "the request is not valid", "errors": details},
             status_code=422,
@@ -303,9 +293,7 @@ def create_app(
         delivery, body = await gw.authenticate(request, "dossier")
         submission = _parse(Submission, body)
         _check_procedure(submission)
-        return _json(
-            await run_in_threadpool(service.accept_dossier, delivery, submission, gw.status_url)
-        )
+        return _json(await gw.accept_dossier(delivery, submission))
 
     @app.post(
         "/v1/dossiers/{code}/supplement",
@@ -322,11 +310,7 @@ def create_app(
     async def supplement(code: str, request: Request) -> JSONResponse:
         delivery, body = await gw.authenticate(request, "supplement")
         parsed = _parse(SupplementBody, body)
-        return _json(
-            await run_in_threadpool(
-                service.accept_supplement, delivery, code, parsed, gw.status_url
-            )
-        )
+        return _json(await run_in_threadpool(service.accept_supplement, delivery, code, parsed, gw.status_url))
 
     @app.post(
         "/v1/steps/{step_id}/result",
@@ -343,11 +327,7 @@ def create_app(
     async def step_result(step_id: str, request: Request) -> JSONResponse:
         delivery, body = await gw.authenticate(request, "step_result")
         parsed = _parse(StepResultBody, body)
-        return _json(
-            await run_in_threadpool(
-                service.accept_step_result, delivery, step_id, parsed, gw.status_url
-            )
-        )
+        return _json(await run_in_threadpool(service.accept_step_result, delivery, step_id, parsed, gw.status_url))
 
     @app.get(
         "/v1/dossiers/{code}",
@@ -369,9 +349,7 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in (Submission, SupplementBody, StepResultBody):
                 js = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -58,14 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g = subparsers.add_parser(
         "gateway",
         help="serve the webhook gateway (FastAPI, uvicorn)",
-        description="Signed intake of dossiers, supplements and agency "
-        "results; see docs/gateway.md.",
+        description="Signed intake of dossiers, supplements and agency results; see docs/gateway.md.",
     )
     g.add_argument("--host", help="bind address (default LIENTHONG_GATEWAY_HOST, 127.0.0.1)")
     g.add_argument("--port", type=int, help="port (default LIENTHONG_GATEWAY_PORT, 8720)")
-    g.add_argument(
-        "--workers", type=int, help="uvicorn worker processes (LIENTHONG_GATEWAY_WORKERS)"
-    )
+    g.add_argument("--workers", type=int, help="uvicorn worker processes (LIENTHONG_GATEWAY_WORKERS)")
     g.add_argument("--log-level", default="info")
     g.set_defaults(handler=_gateway)
 

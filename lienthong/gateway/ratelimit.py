@@ -9,9 +9,7 @@ from collections.abc import Callable
 
 
 class TokenBuckets:
-    def __init__(
-        self, rate: float, burst: int, *, now: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, rate: float, burst: int, *, now: Callable[[], float] = time.monotonic) -> None:
         self.rate, self.burst, self._now = rate, float(burst), now
         self._state: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()

@@ -91,10 +91,7 @@ class Relay:
         with session_scope() as s:
             ids = (
                 s.execute(
-                    select(InboxRow.id)
-                    .where(InboxRow.state == "pending")
-                    .order_by(InboxRow.id)
-                    .limit(self.batch)
+                    select(InboxRow.id).where(InboxRow.state == "pending").order_by(InboxRow.id).limit(self.batch)
                 )
                 .scalars()
                 .all()
@@ -112,9 +109,7 @@ class Relay:
             if self._now() - pruned > 60:  # old nonces fail the timestamp check anyway
                 pruned = self._now()
                 try:
-                    prune_nonces(
-                        timedelta(seconds=2 * get_gateway_settings().timestamp_window_seconds + 60)
-                    )
+                    prune_nonces(timedelta(seconds=2 * get_gateway_settings().timestamp_window_seconds + 60))
                 except Exception as exc:
                     log.warning("nonce pruning failed: %s", type(exc).__name__)
             try:
@@ -141,20 +136,14 @@ class Relay:
                 report.waiting += 1
                 waits = self._waits.get(inbox_id, 0) + 1
                 self._waits[inbox_id] = waits
-                self._not_before[inbox_id] = self._now() + min(
-                    self.max_backoff, 0.5 * 2 ** min(waits, 8)
-                )
+                self._not_before[inbox_id] = self._now() + min(self.max_backoff, 0.5 * 2 ** min(waits, 8))
                 return
             except Exception as exc:  # the orchestrator is down or refused: keep the row, back off
                 row.attempts += 1
                 row.last_error = mask_ids_in_text(f"{type(exc).__name__}: {exc}")[:1000]
-                self._not_before[inbox_id] = self._now() + min(
-                    self.max_backoff, 2.0 ** min(row.attempts, 8)
-                )
+                self._not_before[inbox_id] = self._now() + min(self.max_backoff, 2.0 ** min(row.attempts, 8))
                 report.failed += 1
-                log.warning(
-                    "inbox %s (%s) not relayed yet: %s", inbox_id, row.kind, type(exc).__name__
-                )
+                log.warning("inbox %s (%s) not relayed yet: %s", inbox_id, row.kind, type(exc).__name__)
                 return
             row.state, row.processed_at = outcome, get_clock().now()
             self._not_before.pop(inbox_id, None)
@@ -179,24 +168,16 @@ class Relay:
                 .offset(round_no - 1)
                 .limit(1)
             ).scalar()
-            if (
-                answered is not None
-            ):  # resumed already (by this relay before a crash, or an operator)
+            if answered is not None:  # resumed already (by this relay before a crash, or an operator)
                 report.closed += 1
                 return "done"
-            return self._resume(
-                row, dossier, f"supplement-{round_no}", payload["run_input"], report
-            )
+            return self._resume(row, dossier, f"supplement-{round_no}", payload["run_input"], report)
         if row.kind == "step_result":
-            status = s.execute(
-                select(StepRow.status).where(StepRow.ref == payload["step_ref"])
-            ).scalar()
+            status = s.execute(select(StepRow.status).where(StepRow.ref == payload["step_ref"])).scalar()
             if status in ("done", "refused"):
                 report.closed += 1
                 return "done"
-            return self._resume(
-                row, dossier, f"agency-{payload['step_ref']}", payload["body"], report
-            )
+            return self._resume(row, dossier, f"agency-{payload['step_ref']}", payload["body"], report)
         raise ValueError(f"unknown inbox kind {row.kind!r}")
 
     def _resume(

@@ -7,14 +7,18 @@ unchanged. A refused request still uses up its nonce: a replay of it is refused 
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from lienthong.clock import get_clock
@@ -24,12 +28,12 @@ from lienthong.dossier import Status
 from lienthong.gateway.errors import (
     Conflict,
     Forbidden,
+    GatewayError,
     IdempotencyConflict,
     NotFound,
     ReplayedNonce,
 )
 from lienthong.gateway.models import GatewayNonce
-from lienthong.gateway.settings import get_gateway_settings
 from lienthong.gateway.schemas import (
     Accepted,
     DossierView,
@@ -38,11 +42,12 @@ from lienthong.gateway.schemas import (
     SupplementBody,
     SupplementView,
 )
+from lienthong.gateway.settings import get_gateway_settings
 from lienthong.payloads import Submission
 from lienthong.privacy import mask_citizen_id, mask_ids_in_text, mask_name
 from lienthong.reception import receive
 
-T = TypeVar("T")
+log = logging.getLogger("lienthong.gateway")
 # Without a gateway submission on record, these may still send a dossier's supplement.
 DEFAULT_SENDERS = frozenset({"DVCQG", "MOT_CUA"})
 CLOSED_STEP = ("done", "refused")
@@ -77,15 +82,12 @@ def _insert(session: Session, table: Any, values: dict[str, Any], returning: Any
     request never both get through."""
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return session.execute(
-        ins.values(**values).on_conflict_do_nothing().returning(returning)
-    ).scalar()
+    return session.execute(ins.values(**values).on_conflict_do_nothing().returning(returning)).scalar()
 
 
 class _Admission:
-    """At most N transactions of this process in flight. Every dossier takes the unit's daily
-    sequence row lock (reception numbers dossiers 0001-9999 per day), so what matters is how fast
-    the holder gets through; dozens of threads fighting over the GIL slow every holder down."""
+    """At most N transactions of this process in flight: threads fighting over the GIL slow
+    down every transaction, and with it every lock holder."""
 
     def __init__(self) -> None:
         self._sem: threading.BoundedSemaphore | None = None
@@ -100,51 +102,115 @@ class _Admission:
 
 
 admission = _Admission()
+Work = Callable[[Session], Answer]
+Item = tuple[str, Delivery, Work, "Future[Answer]"]
+DB_DOWN = (OperationalError, InterfaceError)
+# Refusals decided before the request wrote anything but its nonce (which stays used).
+CLEAN_REFUSALS = (Conflict, Forbidden, NotFound)
 
 
-def _in_transaction(delivery: Delivery, work: Callable[[Session], T]) -> T:
-    failure: Exception | None = None
-    with admission(), session_scope() as s:
-        used = _insert(
-            s,
-            GatewayNonce.__table__,
-            {"agency": delivery.agency, "nonce": delivery.nonce, "seen_at": datetime.now(UTC)},
-            GatewayNonce.__table__.c.nonce,
+def _within(session: Session, delivery: Delivery, work: Work) -> Answer | GatewayError:
+    """One request inside an open transaction: claim the nonce, then do the work. A clean
+    refusal is returned (the transaction may go on); anything else propagates."""
+    used = _insert(
+        session,
+        GatewayNonce.__table__,
+        {"agency": delivery.agency, "nonce": delivery.nonce, "seen_at": datetime.now(UTC)},
+        GatewayNonce.__table__.c.nonce,
+    )
+    if used is None:
+        return ReplayedNonce(
+            "this nonce was already used by the agency",
+            message_vi="Yêu cầu bị gửi lại (nonce đã dùng); hãy ký lại với nonce mới.",
         )
-        if used is None:
-            raise ReplayedNonce(
-                "this nonce was already used by the agency",
-                message_vi="Yêu cầu bị gửi lại (nonce đã dùng); hãy ký lại với nonce mới.",
-            )
+    try:
+        return work(session)
+    except CLEAN_REFUSALS as exc:
+        return exc
+
+
+def _in_transaction(delivery: Delivery, work: Work) -> Answer:
+    with admission(), session_scope() as s:
+        outcome = _within(s, delivery, work)
+        if isinstance(outcome, ReplayedNonce):
+            raise outcome
+    if isinstance(outcome, GatewayError):
+        raise outcome
+    return outcome
+
+
+class DossierBatcher:
+    """Group commit for new dossiers: every dossier takes its unit's daily numbering row lock
+    (0001-9999 per day) and holds it until its commit is on disk, so one transaction per request
+    caps intake at one fsync per dossier. A batch receives several dossiers in one transaction,
+    one fsync for all; each request is still answered only after that commit. A batch that fails
+    as a whole (a deadlock, an unexpected error) is redone one request per transaction."""
+
+    def __init__(self, max_batch: int = 32, threads: int = 2) -> None:
+        self.max_batch, self.threads = max_batch, threads
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._started = False
+        self._lock = threading.Lock()
+
+    def submit(self, delivery: Delivery, work: Work, order: str = "") -> Future[Answer]:
+        """Queue one request; ``order`` sorts a batch (the reception day: the numbering rows are
+        then always locked in the same order, and two batches cannot deadlock on them)."""
+        if not self._started:
+            with self._lock:
+                if not self._started:
+                    for i in range(self.threads):
+                        threading.Thread(target=self._loop, name=f"gateway-batch-{i}", daemon=True).start()
+                    self._started = True
+        future: Future[Answer] = Future()
+        self._queue.put((order, delivery, work, future))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            batch.sort(key=lambda item: item[0])
+            self._run(batch)
+
+    def _run(self, batch: list[Item]) -> None:
+        outcomes: list[Answer | GatewayError] = []
         try:
-            result = work(s)
-        except (
-            Conflict,
-            Forbidden,
-            NotFound,
-        ) as exc:  # refused before writing: keep the nonce used
-            failure = exc
-    if failure is not None:
-        raise failure
-    return result
+            with session_scope() as s:
+                for _, delivery, work, _ in batch:
+                    outcomes.append(_within(s, delivery, work))
+        except DB_DOWN as exc:  # nothing was stored: every sender is told to come back (503)
+            for *_, future in batch:
+                future.set_exception(exc)
+            return
+        except Exception as exc:  # e.g. a deadlock between two batches: one at a time instead
+            log.info("batch of %d redone one by one: %s", len(batch), type(exc).__name__)
+            for _, delivery, work, future in batch:
+                try:
+                    future.set_result(_in_transaction(delivery, work))
+                except Exception as one:
+                    future.set_exception(one)
+            return
+        for (*_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, GatewayError):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
 
 def _existing(session: Session, d: Delivery) -> InboxRow | None:
     return session.execute(
-        select(InboxRow).where(
-            InboxRow.source == d.agency, InboxRow.idempotency_key == d.idempotency_key
-        )
+        select(InboxRow).where(InboxRow.source == d.agency, InboxRow.idempotency_key == d.idempotency_key)
     ).scalar_one_or_none()
 
 
 def _replay(row: InboxRow | None, d: Delivery) -> Answer:
     """The original answer for a redelivery; another request under the same key is a conflict."""
     assert row is not None
-    if (
-        row.body_sha256 != d.digest
-        or row.kind != d.kind
-        or (row.payload or {}).get("path") != d.path
-    ):
+    if row.body_sha256 != d.digest or row.kind != d.kind or (row.payload or {}).get("path") != d.path:
         raise IdempotencyConflict(
             "this Idempotency-Key was used for a different request",
             message_vi="Khóa Idempotency-Key đã được dùng cho một yêu cầu khác.",
@@ -176,14 +242,12 @@ def _new_inbox(
 def _answer(session: Session, inbox_id: int, accepted: Accepted) -> Answer:
     body = accepted.model_dump(mode="json", exclude_none=True)
     session.execute(
-        update(InboxRow)
-        .where(InboxRow.id == inbox_id)
-        .values(response=body, dossier_code=accepted.dossier_code)
+        update(InboxRow).where(InboxRow.id == inbox_id).values(response=body, dossier_code=accepted.dossier_code)
     )
     return Answer(202, body)
 
 
-def accept_dossier(d: Delivery, submission: Submission, status_url: Callable[[str], str]) -> Answer:
+def dossier_work(d: Delivery, submission: Submission, status_url: Callable[[str], str]) -> Work:
     """Store the submission and receive it as a dossier (code allocated) in one transaction."""
 
     def work(s: Session) -> Answer:
@@ -204,7 +268,12 @@ def accept_dossier(d: Delivery, submission: Submission, status_url: Callable[[st
             ),
         )
 
-    return _in_transaction(d, work)
+    return work
+
+
+def accept_dossier(d: Delivery, submission: Submission, status_url: Callable[[str], str]) -> Answer:
+    """Store the submission and receive it as a dossier (code allocated), in its own transaction."""
+    return _in_transaction(d, dossier_work(d, submission, status_url))
 
 
 def _dossier(session: Session, code: str) -> DossierRow:
@@ -218,9 +287,7 @@ def _dossier(session: Session, code: str) -> DossierRow:
     return row
 
 
-def accept_supplement(
-    d: Delivery, code: str, body: SupplementBody, status_url: Callable[[str], str]
-) -> Answer:
+def accept_supplement(d: Delivery, code: str, body: SupplementBody, status_url: Callable[[str], str]) -> Answer:
     """Store the citizen's supplement for the open request (round N); the relay resumes the run."""
 
     def work(s: Session) -> Answer:
@@ -230,9 +297,7 @@ def accept_supplement(
         row = _dossier(s, code)
         senders = set(
             s.execute(
-                select(InboxRow.source).where(
-                    InboxRow.kind == "dossier", InboxRow.dossier_code == code
-                )
+                select(InboxRow.source).where(InboxRow.kind == "dossier", InboxRow.dossier_code == code)
             ).scalars()
         ) or set(DEFAULT_SENDERS)
         if d.agency not in senders | {"MOT_CUA"}:
@@ -249,15 +314,11 @@ def accept_supplement(
             )
         round_no = int(
             s.execute(
-                select(func.count())
-                .select_from(SupplementRow)
-                .where(SupplementRow.dossier_id == row.id)
+                select(func.count()).select_from(SupplementRow).where(SupplementRow.dossier_id == row.id)
             ).scalar_one()
         )
         earlier = s.execute(
-            select(InboxRow.payload).where(
-                InboxRow.kind == "supplement", InboxRow.dossier_code == code
-            )
+            select(InboxRow.payload).where(InboxRow.kind == "supplement", InboxRow.dossier_code == code)
         ).scalars()
         if any((p or {}).get("round") == round_no for p in earlier):
             raise Conflict(
@@ -294,9 +355,7 @@ def accept_supplement(
     return _in_transaction(d, work)
 
 
-def accept_step_result(
-    d: Delivery, step_ref: str, body: StepResultBody, status_url: Callable[[str], str]
-) -> Answer:
+def accept_step_result(d: Delivery, step_ref: str, body: StepResultBody, status_url: Callable[[str], str]) -> Answer:
     """Store an agency's result for a step routed to it; only that step's agency may send it."""
 
     def work(s: Session) -> Answer:
@@ -322,9 +381,7 @@ def accept_step_result(
                 code="step_closed",
                 message_vi="Bước xử lý này đã kết thúc.",
             )
-        code = s.execute(
-            select(DossierRow.code).where(DossierRow.id == step.dossier_id)
-        ).scalar_one()
+        code = s.execute(select(DossierRow.code).where(DossierRow.id == step.dossier_id)).scalar_one()
         if stored_step_result(step_ref, session=s) is not None:
             raise Conflict(
                 f"a result for step {step_ref} was already received",
@@ -386,15 +443,9 @@ def dossier_view(code: str) -> DossierView:
     """The sender's view of a dossier, with the open request for supplement (Form 02) if any."""
     with session_scope() as s:
         row = _dossier(s, code)
-        steps = s.execute(
-            select(StepRow).where(StepRow.dossier_id == row.id).order_by(StepRow.id)
-        ).scalars()
+        steps = s.execute(select(StepRow).where(StepRow.dossier_id == row.id).order_by(StepRow.id)).scalars()
         supplements = (
-            s.execute(
-                select(SupplementRow)
-                .where(SupplementRow.dossier_id == row.id)
-                .order_by(SupplementRow.id)
-            )
+            s.execute(select(SupplementRow).where(SupplementRow.dossier_id == row.id).order_by(SupplementRow.id))
             .scalars()
             .all()
         )

@@ -9,9 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="LIENTHONG_GATEWAY_", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_prefix="LIENTHONG_GATEWAY_", extra="ignore", populate_by_name=True)
 
     host: str = "127.0.0.1"
     port: int = 8720
@@ -26,6 +24,10 @@ class GatewaySettings(BaseSettings):
     timestamp_window_seconds: int = Field(default=300, ge=1)
     # Database transactions in flight per worker process (the others queue in memory, unanswered).
     db_concurrency: int = Field(default=4, ge=1)
+    # New dossiers received per database transaction at most (group commit; 1 = one each), and
+    # the threads per worker that write such batches.
+    batch_size: int = Field(default=32, ge=1)
+    batch_threads: int = Field(default=2, ge=1)
     # Seconds a 503 or 429 tells the sender to wait (Retry-After).
     retry_after_seconds: int = 5
     # Absolute base URL for status links in answers (behind a reverse proxy); relative if unset.

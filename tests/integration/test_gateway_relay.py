@@ -61,19 +61,14 @@ def inbox() -> list[InboxRow]:
 
 def test_each_accepted_dossier_starts_one_run_and_waits_out_an_orchestrator_outage(gateway):
     portal = Signed(gateway)
-    codes = [
-        portal.post("/v1/dossiers", submission_json(i)).json()["dossier_code"] for i in range(3)
-    ]
+    codes = [portal.post("/v1/dossiers", submission_json(i)).json()["dossier_code"] for i in range(3)]
     orch = Orchestrator()
     orch.up = False
     down = Relay(orch, now=lambda: 0.0)
     report = down.run_once()
     assert report.failed == 3 and not report.started
     rows = inbox()
-    assert all(
-        r.state == "pending" and r.attempts == 1 and "ConnectionError" in (r.last_error or "")
-        for r in rows
-    )
+    assert all(r.state == "pending" and r.attempts == 1 and "ConnectionError" in (r.last_error or "") for r in rows)
     assert down.run_once().failed == 0  # backing off: not tried again at once
 
     orch.up = True
@@ -104,9 +99,7 @@ def test_a_supplement_waits_until_the_run_is_suspended_for_it_then_resumes_it_on
     orch.paused[run] = "supplement-1"
     report = Relay(orch).run_once()
     assert report.resumed == [f"{code} supplement-1"]
-    assert orch.inputs == [
-        (run, {"fields": {"birth_certificate.child_sex": "female"}, "components": []})
-    ]
+    assert orch.inputs == [(run, {"fields": {"birth_certificate.child_sex": "female"}, "components": []})]
     assert inbox()[-1].state == "done" and inbox()[-1].flow_run_id == run
     assert Relay(orch).run_once().resumed == []
 
@@ -139,3 +132,47 @@ def test_an_agency_result_resumes_the_run_waiting_on_that_step(gateway):
     report = Relay(orch).run_once()
     assert report.resumed == [f"{code} agency-{ref}"]
     assert orch.inputs[-1][1] == result
+
+
+def test_a_batch_that_fails_as_a_whole_is_redone_one_request_at_a_time(db):
+    """Group commit: one bad request must not cost the others their dossier."""
+    import json
+    import threading
+    import time
+
+    from lienthong.gateway import service
+    from lienthong.gateway.signing import body_digest
+    from lienthong.payloads import Submission
+
+    batcher = service.DossierBatcher(max_batch=8, threads=1)
+    hold = threading.Event()
+
+    def blocker(s):  # type: ignore[no-untyped-def]
+        hold.wait(30)  # keeps the batch thread busy until the three below are queued together
+        raise service.NotFound("nothing", code="dossier_not_found")
+
+    def broken(s):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug in one request")
+
+    first_batch = batcher.submit(service.Delivery("DVCQG", "nonce-block", "k", "dossier", "/", ""), blocker)
+    while batcher._queue.qsize():  # the thread has taken the blocker
+        time.sleep(0.01)
+    futures = []
+    for i in range(3):
+        body = submission_json(40 + i)
+        d = service.Delivery("DVCQG", f"nonce-batch-{i}", f"key-{i}", "dossier", "/v1/dossiers", body_digest(body))
+        work = (
+            broken
+            if i == 1
+            else service.dossier_work(d, Submission.model_validate(json.loads(body)), service.status_path)
+        )
+        futures.append(batcher.submit(d, work))
+    assert batcher._queue.qsize() == 3
+    hold.set()
+    assert isinstance(first_batch.exception(timeout=30), service.NotFound)
+    first, second, third = (f.exception(timeout=30) or f.result() for f in futures)
+    assert isinstance(second, RuntimeError)
+    assert first.status == third.status == 202
+    with session_scope() as s:
+        codes = set(s.execute(select(DossierRow.code)).scalars())
+    assert codes == {first.body["dossier_code"], third.body["dossier_code"]}
