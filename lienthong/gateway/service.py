@@ -80,9 +80,9 @@ def _insert(session: Session, table: Any, values: dict[str, Any], returning: Any
     """INSERT ... ON CONFLICT DO NOTHING RETURNING: None when the row exists. On PostgreSQL a
     concurrent insert of the same key waits for the other transaction, so two deliveries of one
     request never both get through."""
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-    return session.execute(ins.values(**values).on_conflict_do_nothing().returning(returning)).scalar()
+    conn = session.connection()  # Core on the session's connection: no ORM autoflush per statement
+    ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    return conn.execute(ins.values(**values).on_conflict_do_nothing().returning(returning)).scalar()
 
 
 class _Admission:
@@ -241,8 +241,10 @@ def _new_inbox(
 
 def _answer(session: Session, inbox_id: int, accepted: Accepted) -> Answer:
     body = accepted.model_dump(mode="json", exclude_none=True)
-    session.execute(
-        update(InboxRow).where(InboxRow.id == inbox_id).values(response=body, dossier_code=accepted.dossier_code)
+    session.connection().execute(
+        update(InboxRow.__table__)
+        .where(InboxRow.__table__.c.id == inbox_id)
+        .values(response=body, dossier_code=accepted.dossier_code)
     )
     return Answer(202, body)
 
