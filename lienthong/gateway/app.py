@@ -129,7 +129,9 @@ class Gateway:
     async def authenticate(self, request: Request, kind: str) -> tuple[service.Delivery, bytes]:
         h = request.headers
         length = h.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.settings.max_body_bytes):
+        if length is not None and not length.isdigit():
+            raise BadHeaders("Content-Length is not a number", message_vi="Content-Length không hợp lệ.")
+        if length is not None and int(length) > self.settings.max_body_bytes:
             raise BodyTooLarge(
                 f"body over {self.settings.max_body_bytes} bytes",
                 message_vi="Dữ liệu gửi lên vượt quá kích thước cho phép.",

@@ -110,3 +110,14 @@ def test_an_agency_refusal_must_give_its_reason():
         StepResultBody.model_validate({"state": "refused"})
     with pytest.raises(ValidationError):
         StepResultBody.model_validate({"state": "pending"})
+
+
+def test_the_request_path_loads_neither_great_expectations_nor_prefect():
+    import sys
+
+    code = (
+        "import sys, lienthong.gateway.app, lienthong.gateway.relay, lienthong.gateway.cli; "
+        "print(sorted(m for m in ('great_expectations', 'prefect') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
