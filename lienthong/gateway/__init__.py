@@ -4,8 +4,7 @@ Open-source Prefect has no webhooks, so agencies and the national portal POST he
 authenticated (HMAC, timestamp window, one-time nonce), checked for *structure* only, and written
 to the inbox table in the same transaction as its idempotency key; a relay then turns inbox rows
 into flow runs (``relay.py``). This package never imports Prefect.
+
+Nothing is imported here: ``lienthong.db.models`` imports ``lienthong.gateway.models`` for Alembic,
+and that must not pull in FastAPI. The app is ``lienthong.gateway.app.create_app``.
 """
-
-from lienthong.gateway.app import create_app
-
-__all__ = ["create_app"]

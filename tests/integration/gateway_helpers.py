@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lienthong.gateway import create_app
+from lienthong.gateway.app import create_app
 from lienthong.gateway.settings import GatewaySettings
 from lienthong.gateway.signing import signed_headers
 from samples.dossiers import make_submission

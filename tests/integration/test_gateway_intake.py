@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, InboxRow
-from lienthong.gateway import create_app
+from lienthong.gateway.app import create_app
 from lienthong.gateway.models import GatewayNonce
 from lienthong.gateway.settings import GatewaySettings
 from lienthong.gateway.signing import signed_headers
