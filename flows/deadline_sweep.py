@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
+from prefect.events import emit_event
 
 from lienthong.calendar import get_calendar
 from lienthong.clock import get_clock
@@ -36,6 +37,14 @@ def deadline_sweep(start_approvals: bool = True, force: bool = False) -> dict[st
         description=f"Deadline sweep at {report['at']}: {report['open_dossiers']} open dossiers, "
         f"{len(report['apology_drafts'])} apology drafts, {sent['sent']} notifications sent",
     )
+    for row in rows:
+        if row.get("action") == "warning":  # automations notify on these (infra/automations.py)
+            emit_event(
+                event="lienthong.dossier.deadline-near",
+                resource={"prefect.resource.id": f"lienthong.dossier.{row['dossier']}",
+                          "lienthong.dossier.code": str(row["dossier"]), "lienthong.agency": str(row["agency"])},
+                payload={"subject": row["subject"]},
+            )
     if start_approvals and report["apology_drafts"]:
         _start_approvals(report["apology_drafts"])
     log.info("deadline-sweep: %d actions, %d notifications", len(rows), sent["sent"])

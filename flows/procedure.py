@@ -23,6 +23,7 @@ from prefect.futures import PrefectFuture, wait
 from prefect.runtime import deployment, flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from infra.automations import MAX_PROCEDURE_RUNS
 from lienthong.db import session_scope
 from lienthong.db.store import get_row
 from lienthong.dossier import Status
@@ -106,6 +107,9 @@ def route(dossier_code: str) -> list[dict[str, Any]]:
 def procedure(dossier_code: str) -> dict[str, Any]:
     """Run dossier ``dossier_code`` (received, status 2) to a terminal state."""
     log = get_run_logger()
+    if (flow_run.run_count or 1) > MAX_PROCEDURE_RUNS:
+        # Re-runs after crashes are bounded: past this, a person looks at the dossier.
+        raise RuntimeError(f"dossier {dossier_code}: crashed {MAX_PROCEDURE_RUNS} times; needs an operator")
     status = Status(dossier_status(dossier_code))
     if status in INTAKE:
         status = intake(dossier_code)

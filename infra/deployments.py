@@ -12,6 +12,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
 from flows.procedure import procedure
+from infra.automations import apply_automations
 from lienthong.catalog import get_catalog
 from lienthong.settings import get_settings
 
@@ -91,6 +92,8 @@ def serve_all() -> None:
     if port:  # tells the local stack that every deployment is registered before runs are asked for
         for d in deployments:
             d.apply()
+    apply_automations()
+    if port:
         _health_server(int(port))
     serve(*deployments, limit=get_settings().serve_limit, print_starting_message=False)
 

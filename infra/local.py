@@ -58,7 +58,11 @@ class Process:
 
     def start(self, timeout: float = 90.0) -> None:
         if healthy(self.health_url):
-            return  # already running (e.g. `make up` or an earlier --keep-running): reuse it
+            if _alive(self.pid_path):
+                return  # started by this checkout (`make up`, `--keep-running`): reuse it
+            raise RuntimeError(
+                f"{self.name}: {self.health_url} already answers, but not from a process this checkout "
+                "started; stop it (`make down` where it was started) or wait for it to exit")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.pid_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
@@ -121,29 +125,44 @@ def deployments_server(env: Mapping[str, str], health_port: int = 8711) -> Proce
                    f"http://127.0.0.1:{health_port}/health")
 
 
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def _terminate(pid_file: Path, timeout: float = 20.0) -> bool:
+    """SIGTERM the recorded process group and wait until it is gone (SIGKILL after ``timeout``)."""
+    try:
+        pid = int(pid_file.read_text())
+        os.killpg(pid, signal.SIGTERM)
+    except (OSError, ValueError):
+        pid_file.unlink(missing_ok=True)
+        return False
+    deadline = time.time() + timeout
+    while _alive(pid_file) and time.time() < deadline:
+        time.sleep(0.2)
+    if _alive(pid_file):
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return True
+
+
 def stop_recorded() -> None:
     """Stop every process an earlier command recorded under var/run (``make down``)."""
     run = get_settings().var_dir / "run"
     for pid_file in sorted(run.glob("*.pid")) if run.exists() else []:
-        try:
-            os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+        if _terminate(pid_file):
             print(f"stopped {pid_file.stem}")
-        except (ProcessLookupError, ValueError, PermissionError):
-            pass
-        pid_file.unlink(missing_ok=True)
 
 
 def stop_recorded_named(*names: str) -> None:
     run = get_settings().var_dir / "run"
     for name in names:
-        pid_file = run / f"{name}.pid"
-        if pid_file.exists():
-            try:
-                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-                time.sleep(0.5)
-            except (ProcessLookupError, ValueError, PermissionError):
-                pass
-            pid_file.unlink(missing_ok=True)
+        _terminate(run / f"{name}.pid")
 
 
 def run_prefect_server_foreground() -> int:
