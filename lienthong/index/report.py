@@ -335,11 +335,13 @@ def charts(report: Report, out: Path) -> dict[str, Path]:
     ax.set_ylabel("hồ sơ")
     files["lateness"] = _save(fig, out / "lateness-by-agency.png")
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    labels = [f"{s['agency']}\n{s['step']}" for s in report.steps]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = [f"{s['agency']} · {s['step']}" for s in report.steps]
     ax.bar(labels, [s["mean_hours"] for s in report.steps], color="#2e86c1")
     ax.set_title("Thời gian xử lý trung bình mỗi bước (giờ làm việc)")
-    ax.tick_params(axis="x", labelsize=7)
+    ax.tick_params(axis="x", labelsize=7, labelrotation=35)
+    for tick in ax.get_xticklabels():
+        tick.set_horizontalalignment("right")
     files["steps"] = _save(fig, out / "time-per-step.png")
     return files
 
