@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from lienthong.db.append_only import drop_append_only, make_append_only
+
 revision: str = "0002_vault"
 down_revision: str | Sequence[str] | None = "0001_foundation"
 branch_labels: str | Sequence[str] | None = None
@@ -126,31 +128,12 @@ def upgrade() -> None:
     op.create_index("ix_vault_access_log_address", "vault_access_log", ["address"])
 
     for table in APPEND_ONLY:
-        if op.get_context().dialect.name == "postgresql":
-            op.execute(
-                f"""
-                CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$
-                BEGIN RAISE EXCEPTION '{table} is append-only'; END; $$ LANGUAGE plpgsql;
-                CREATE TRIGGER {table}_no_update BEFORE UPDATE OR DELETE ON {table}
-                FOR EACH ROW EXECUTE FUNCTION {table}_append_only();
-                """
-            )
-        else:
-            for action in ("UPDATE", "DELETE"):
-                op.execute(
-                    f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;"
-                )
+        make_append_only(table)
 
 
 def downgrade() -> None:
     for table in APPEND_ONLY:
-        if op.get_context().dialect.name == "postgresql":
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update ON {table}")
-            op.execute(f"DROP FUNCTION IF EXISTS {table}_append_only()")
-        else:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+        drop_append_only(table)
     op.drop_table("vault_access_log")
     op.drop_table("vault_chain_head")
     op.drop_table("vault_events")
