@@ -131,12 +131,9 @@ def publish_in_transaction(prepared: PreparedResult, key: str) -> str:
         return _publish_body(prepared, txn)
 
 
-def transaction_key(
-    dossier_code: str, step_key: str, result_code: str, dossier_id: int, created_micros: int
-) -> str:
-    # The dossier row's id and creation time tie the key to this database's dossier, not to a code
-    # that a fresh database would hand out again.
-    return f"vault-publish-{_slug(dossier_code)}-{_slug(step_key)}-{_slug(result_code)}-{dossier_id}-{created_micros}"
+def transaction_key(dossier_uid: str, step_key: str, result_code: str) -> str:
+    # The dossier's UID, not its code: a fresh database hands the same codes out again.
+    return f"vault-publish-{dossier_uid}-{_slug(step_key)}-{_slug(result_code)}"
 
 
 @task(
@@ -150,11 +147,11 @@ def publish_step_results(dossier_code: str, step_key: str) -> list[str]:
     with session_scope() as s:
         drafts = step_drafts(s, dossier_code, step_key)
         dossier = load_dossier(s, dossier_code)
-        dossier_id, created = dossier.id, int(dossier.created_at.timestamp() * 1_000_000)
+        uid = dossier.uid
     addresses = []
     for draft in drafts:
         prepared = prepare_result(draft)
-        key = transaction_key(dossier_code, step_key, draft.result_code, dossier_id, created)
+        key = transaction_key(uid, step_key, draft.result_code)
         addresses.append(publish_in_transaction(prepared, key))
     if addresses:
         get_run_logger_safe().info(
