@@ -146,7 +146,7 @@ class DossierBatcher:
     one fsync for all; each request is still answered only after that commit. A batch that fails
     as a whole (a deadlock, an unexpected error) is redone one request per transaction."""
 
-    def __init__(self, max_batch: int = 32, threads: int = 2) -> None:
+    def __init__(self, max_batch: int = 32, threads: int = 1) -> None:
         self.max_batch, self.threads = max_batch, threads
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._started = False

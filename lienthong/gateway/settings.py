@@ -27,7 +27,7 @@ class GatewaySettings(BaseSettings):
     # New dossiers received per database transaction at most (group commit; 1 = one each), and
     # the threads per worker that write such batches.
     batch_size: int = Field(default=32, ge=1)
-    batch_threads: int = Field(default=2, ge=1)
+    batch_threads: int = Field(default=1, ge=1)
     # Seconds a 503 or 429 tells the sender to wait (Retry-After).
     retry_after_seconds: int = 5
     # Absolute base URL for status links in answers (behind a reverse proxy); relative if unset.
