@@ -173,17 +173,54 @@ def run_prefect_server_foreground() -> int:
                            env={**os.environ, **env})
 
 
+def gateway(env: Mapping[str, str], port: int = 8720) -> Process:
+    return Process("gateway", [sys.executable, "-m", "lienthong.cli", "gateway", "--port", str(port)],
+                   env, f"http://127.0.0.1:{port}/healthz")
+
+
+def relay(env: Mapping[str, str], health_port: int = 8721) -> Process:
+    """The inbox relay has no HTTP side; a tiny health endpoint tells the stack it is looping."""
+    code = ("import threading,http.server,sys\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            " def do_GET(s): s.send_response(200); s.end_headers()\n"
+            " def log_message(s,*a): pass\n"
+            f"srv=http.server.HTTPServer(('127.0.0.1',{health_port}),H)\n"
+            "threading.Thread(target=srv.serve_forever,daemon=True).start()\n"
+            "from lienthong.cli import main; sys.exit(main(['relay']))")
+    return Process("relay", [sys.executable, "-c", code], env, f"http://127.0.0.1:{health_port}/health")
+
+
+def local_agency_secrets() -> str:
+    """``LIENTHONG_AGENCY_SECRETS`` for a local stack: the environment's, else secrets generated
+    once per checkout under var/secrets (never committed) so that signed webhooks can be tried."""
+    if os.environ.get("LIENTHONG_AGENCY_SECRETS"):
+        return os.environ["LIENTHONG_AGENCY_SECRETS"]
+    import json
+    import secrets
+
+    from lienthong.catalog import get_catalog
+
+    path = get_settings().var_dir / "secrets" / "agency-secrets.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({code: [secrets.token_hex(32)] for code in get_catalog().agencies}))
+        path.chmod(0o600)
+    return path.read_text()
+
+
 def up() -> int:
-    """``make up``: the Prefect server, the agency simulator and every deployment served, left
-    running in the background (``make down`` stops them). Real time, realistic agencies."""
-    env = {**prefect_env(), "LIENTHONG_SIM_MODE": os.environ.get("LIENTHONG_SIM_MODE", "realistic")}
+    """``make up``: the Prefect server, every deployment served, the agency simulator, the webhook
+    gateway and its inbox relay, left running in the background (``make down`` stops them)."""
+    env = {**prefect_env(), "LIENTHONG_SIM_MODE": os.environ.get("LIENTHONG_SIM_MODE", "realistic"),
+           "LIENTHONG_AGENCY_SECRETS": local_agency_secrets()}
     os.environ.update(env)
-    for make in (prefect_server, agency_simulator, deployments_server):
+    for make in (prefect_server, agency_simulator, deployments_server, gateway, relay):
         process = make(env)
         process.start(timeout=150)
         state = "started" if process.popen else "already running"
         print(f"{process.name:<16} {state:<16} {process.health_url}  log: {process.log_path}")
     print(f"Prefect UI: http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}")
+    print(f"Webhook gateway: http://127.0.0.1:8720/docs  (agency secrets: {get_settings().var_dir}/secrets/)")
     return 0
 
 

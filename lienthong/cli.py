@@ -143,6 +143,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "lienthong.vault.cli": ("vault",),
     "lienthong.reports.cli": ("report", "import-history", "portal-sim", "portal-sync", "forms", "sweep"),
     "lienthong.digitize.cli": ("digitize",),
+    "lienthong.gateway.cli": ("gateway", "relay"),
 }
 
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [

@@ -253,5 +253,6 @@ class OutboxRow(Base):
 
 
 # Feature tables live beside their code; importing them here lets Alembic autogenerate see them.
+from lienthong.gateway import models as _gateway_models  # noqa: E402, F401
 from lienthong.portal import ledger as _portal_ledger  # noqa: E402, F401
 from lienthong.vault import index as _vault_index  # noqa: E402, F401
