@@ -19,7 +19,7 @@ from lienthong.clock import localize
 from lienthong.codes import format_dossier_code
 from lienthong.db import session_scope
 from lienthong.db.models import ComponentRow, DossierRow
-from lienthong.db.store import append_history, next_sequence, save_aggregate
+from lienthong.db.store import append_history, next_sequence
 from lienthong.dossier import Dossier, Status, StatusChange
 from lienthong.payloads import Submission
 from lienthong.settings import get_settings
@@ -74,17 +74,19 @@ def receive(
     dossier.history.append(submitted)
     accepted = dossier.apply("receive", received_at, calendar, actor=actor)
     owner = submission.owner()
+    # A new dossier has no supplements or re-appointment yet: its row is written whole, without
+    # the reads save_aggregate() needs for an existing one (reception is the gateway's hot path).
     row = DossierRow(
         code=code, uid=uuid.uuid4().hex, unit_id=unit_id, procedure_id=proc.id, procedure_code=proc.code,
         procedure_version=proc.version, time_limit_days=dossier.time_limit.working_days,
         channel=submission.channel, status=int(dossier.status), received_at=received_at,
+        clock_started_at=dossier.clock_started_at, due_at=dossier.due_at, late=False,
         owner_citizen_id=owner.citizen_id or submission.applicant.citizen_id,
         options=options, payload=submission.model_dump(mode="json"), deliveries={},
         idempotency_key=idempotency_key, created_at=received_at, updated_at=received_at,
     )
     session.add(row)
     session.flush()
-    save_aggregate(session, row, dossier, received_at)
     append_history(session, row, submitted)
     append_history(session, row, accepted)
     for comp in submission.components:
