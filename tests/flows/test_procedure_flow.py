@@ -9,6 +9,8 @@ from datetime import datetime
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import select
 
@@ -63,10 +65,13 @@ def test_timeline_artifact_shows_steps_and_verdicts_without_personal_data(db, ag
     procedure(dossier_code=code)
 
     async def read() -> str:
+        # The newest version of the dossier's artifact: every test restarts the dossier sequence,
+        # so earlier tests left artifacts under the same key.
+        key = "dossier-" + "".join(c if c.isalnum() else "-" for c in code.lower())
         async with get_client() as client:
-            arts = await client.read_artifacts()
-            return next(a.data for a in arts if a.key == "dossier-" + "".join(
-                c if c.isalnum() else "-" for c in code.lower()))
+            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+                                               sort=ArtifactSort.CREATED_DESC, limit=1)
+            return str(arts[0].data)
 
     md = asyncio.run(read())
     assert code in md and "UBND_XA" in md and "Đúng hạn" in md
