@@ -218,6 +218,16 @@ def _replay(row: InboxRow | None, d: Delivery) -> Answer:
     return Answer(202, dict(row.response or {}), replayed=True)
 
 
+def _store_and_answer(session: Session, d: Delivery, payload: dict[str, Any], dossier_code: str,
+                      accepted: Callable[[datetime], Accepted]) -> Answer:
+    """Write the inbox row, then answer 202; a concurrent twin that won the insert is replayed."""
+    now = get_clock().now()
+    inbox_id = _new_inbox(session, d, payload, dossier_code, now)
+    if inbox_id is None:
+        return _replay(_existing(session, d), d)
+    return _answer(session, inbox_id, accepted(now))
+
+
 def _new_inbox(
     session: Session, d: Delivery, payload: dict[str, Any], dossier_code: str | None, now: datetime
 ) -> int | None:
@@ -328,31 +338,11 @@ def accept_supplement(d: Delivery, code: str, body: SupplementBody, status_url: 
                 code="supplement_already_received",
                 message_vi="Hồ sơ bổ sung của lần yêu cầu này đã được tiếp nhận.",
             )
-        now = get_clock().now()
-        inbox_id = _new_inbox(
-            s,
-            d,
-            {
-                "body": body.model_dump(mode="json", exclude_none=True),
-                "round": round_no,
-                "run_input": body.run_input(),
-            },
-            code,
-            now,
-        )
-        if inbox_id is None:
-            return _replay(_existing(s, d), d)
-        return _answer(
-            s,
-            inbox_id,
-            Accepted(
-                kind="supplement",
-                dossier_code=code,
-                status_url=status_url(code),
-                received_at=now,
-                round=round_no,
-            ),
-        )
+        payload = {"body": body.model_dump(mode="json", exclude_none=True), "round": round_no,
+                   "run_input": body.run_input()}
+        return _store_and_answer(s, d, payload, code, lambda now: Accepted(
+            kind="supplement", dossier_code=code, status_url=status_url(code), received_at=now,
+            round=round_no))
 
     return _in_transaction(d, work)
 
@@ -390,31 +380,11 @@ def accept_step_result(d: Delivery, step_ref: str, body: StepResultBody, status_
                 code="step_result_already_received",
                 message_vi="Kết quả của bước xử lý này đã được tiếp nhận.",
             )
-        now = get_clock().now()
-        inbox_id = _new_inbox(
-            s,
-            d,
-            {
-                "body": body.model_dump(mode="json", exclude_none=True),
-                "step_ref": step_ref,
-                "step_key": step.step_key,
-            },
-            code,
-            now,
-        )
-        if inbox_id is None:
-            return _replay(_existing(s, d), d)
-        return _answer(
-            s,
-            inbox_id,
-            Accepted(
-                kind="step_result",
-                dossier_code=code,
-                status_url=status_url(code),
-                received_at=now,
-                step_id=step_ref,
-            ),
-        )
+        payload = {"body": body.model_dump(mode="json", exclude_none=True), "step_ref": step_ref,
+                   "step_key": step.step_key}
+        return _store_and_answer(s, d, payload, code, lambda now: Accepted(
+            kind="step_result", dossier_code=code, status_url=status_url(code), received_at=now,
+            step_id=step_ref))
 
     return _in_transaction(d, work)
 
