@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import select
 
 from lienthong.db import session_scope
-from lienthong.vault.errors import ResultNotFound, VaultError
+from lienthong.vault.errors import VaultError
 from lienthong.vault.index import VaultLink, VaultResult
 from lienthong.vault.publish import Committed, ResultDraft, publish
+from lienthong.vault.reads import result_row
 from lienthong.vault.seal import Keyring
 from lienthong.vault.store import Vault
 
@@ -47,11 +48,7 @@ def correct_result(
     if not reason.strip():
         raise VaultError("a correction needs a reason", message_vi="Đính chính phải ghi rõ lý do.")
     with session_scope(session_url) as s:
-        old = s.scalar(select(VaultResult).where(VaultResult.address == address))
-        if old is None:
-            raise ResultNotFound(
-                f"{address} is not in the vault", message_vi="Không tìm thấy kết quả trong kho."
-            )
+        old = result_row(s, address)
         inputs = tuple(
             s.execute(
                 select(VaultLink.input_address).where(VaultLink.result_id == old.id)

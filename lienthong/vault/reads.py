@@ -37,6 +37,14 @@ class StoredResult:
     pdf: bytes | None = None
 
 
+def result_row(session: Session, address: str) -> VaultResult:
+    """The index row of ``address``; :class:`ResultNotFound` when the vault has no such result."""
+    row = session.scalar(select(VaultResult).where(VaultResult.address == address))
+    if row is None:
+        raise ResultNotFound(f"{address} is not in the vault", message_vi="Không tìm thấy kết quả trong kho.")
+    return row
+
+
 def summary(row: VaultResult, *, mask: bool = True) -> dict[str, Any]:
     """One line of an operator listing (owner ID masked unless asked otherwise)."""
     return {
@@ -185,11 +193,7 @@ def get_result(
     """Read a result under the access rules; the files are re-hashed against the seal on the way."""
     parse_address(address)
     with session_scope(session_url) as s:
-        row = s.scalar(select(VaultResult).where(VaultResult.address == address))
-    if row is None:
-        raise ResultNotFound(
-            f"{address} is not in the vault", message_vi="Không tìm thấy kết quả trong kho."
-        )
+        row = result_row(s, address)
     why = _check_access(
         agency,
         row,
@@ -237,11 +241,7 @@ def presigned_urls(
 ) -> dict[str, str]:
     """Short-lived URLs of the result's PDF and data for an agency allowed to read it."""
     with session_scope(session_url) as s:
-        row = s.scalar(select(VaultResult).where(VaultResult.address == address))
-    if row is None:
-        raise ResultNotFound(
-            f"{address} is not in the vault", message_vi="Không tìm thấy kết quả trong kho."
-        )
+        row = result_row(s, address)
     why = _check_access(
         agency,
         row,
