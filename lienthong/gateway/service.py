@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -251,10 +251,10 @@ def _new_inbox(
 
 def _answer(session: Session, inbox_id: int, accepted: Accepted) -> Answer:
     body = accepted.model_dump(mode="json", exclude_none=True)
+    inbox = InboxRow.__table__
+    assert isinstance(inbox, Table)
     session.connection().execute(
-        update(InboxRow.__table__)
-        .where(InboxRow.__table__.c.id == inbox_id)
-        .values(response=body, dossier_code=accepted.dossier_code)
+        update(inbox).where(inbox.c.id == inbox_id).values(response=body, dossier_code=accepted.dossier_code)
     )
     return Answer(202, body)
 
