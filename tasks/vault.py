@@ -28,6 +28,7 @@ from lienthong.vault.publish import (
 from lienthong.vault.seal import Keyring
 from lienthong.vault.settings import get_vault_settings
 from lienthong.vault.store import Vault, open_store
+from tasks.retry import retrying
 
 WRITTEN = "vault_written_keys"
 
@@ -138,9 +139,9 @@ def transaction_key(dossier_uid: str, step_key: str, result_code: str) -> str:
 
 @task(
     name="vault: publish step results",
-    retries=2,
-    retry_delay_seconds=[2, 10],
     cache_policy=NO_CACHE,
+    # An S3 outage: twice, after 2 and 10 s; a database outage: ~90 s.
+    **retrying(others=2, delays=(2, 10, 15, 30, 30)),
 )
 def publish_step_results(dossier_code: str, step_key: str) -> list[str]:
     """Publish every catalog result of a finished step; returns their vault addresses."""
@@ -160,7 +161,7 @@ def publish_step_results(dossier_code: str, step_key: str) -> list[str]:
     return addresses
 
 
-@task(name="vault: reuse components", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(name="vault: reuse components", cache_policy=NO_CACHE, **retrying(others=2))
 def reuse_components(dossier_code: str) -> dict[str, Any]:
     """Once-only at intake: attach the components the vault already holds; the rest are asked for."""
     outcome = intake.reuse_components(dossier_code, store=store(), keyring=keyring())

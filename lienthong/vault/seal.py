@@ -27,7 +27,7 @@ from lienthong.vault.settings import VaultSettings, get_vault_settings
 
 def _plain(value: Any) -> Any:
     if isinstance(value, str):
-        return unicodedata.normalize("NFC", value)
+        return value if value.isascii() else unicodedata.normalize("NFC", value)  # ASCII is NFC
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -54,6 +54,7 @@ class Keyring:
     def __init__(self, settings: VaultSettings | None = None) -> None:
         self.settings = settings or get_vault_settings()
         self._cache: dict[str, Ed25519PrivateKey] = {}
+        self._key_ids: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _path(self, agency: str) -> Path:
@@ -106,12 +107,14 @@ class Keyring:
         return self._load(agency, create=False).public_key()
 
     def key_id(self, agency: str, *, create: bool = False) -> str:
-        raw = (
-            self._load(agency, create=create)
-            .public_key()
-            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        )
-        return f"{agency}:{hashlib.sha256(raw).hexdigest()[:16]}"
+        key = self._load(agency, create=create)
+        known = self._key_ids.get(agency)
+        if known is None:
+            raw = key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            known = self._key_ids[agency] = f"{agency}:{hashlib.sha256(raw).hexdigest()[:16]}"
+        return known
 
     def sign(self, agency: str, payload: bytes) -> tuple[str, str]:
         """``(base64 signature, key id)``."""

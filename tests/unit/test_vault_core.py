@@ -139,3 +139,38 @@ def test_agencies_read_what_they_issued_or_what_their_procedures_reuse():
     assert not may_read("CONG_AN_XA", "UBND_XA", "KQ.G15.000034")[0]
     assert not may_read("THUE", "UBND_XA", "KQ.G15.000034")[0]
     assert not may_read("BHXH", "CONG_AN_XA", "KQ.G05.000102")[0]
+
+
+def test_a_file_write_goes_on_while_the_fsync_threads_are_busy_and_is_durable_when_they_free(
+    tmp_path, monkeypatch
+):
+    import os
+    import threading
+    import time
+
+    from lienthong.vault import store as vault_store
+
+    vault = vault_store.FileVault(tmp_path / "vault")
+    pool = vault_store._fsync_pool()
+    release = threading.Event()
+    blockers = [pool.submit(release.wait) for _ in range(pool._max_workers)]  # other writes' fsyncs
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    created: list[str] = []
+    try:
+        t0 = time.monotonic()
+        durable = vault.start_put_contents(
+            [(b"%PDF-1.7 busy pool", "application/pdf"), (b"{}", "application/json")],
+            digests=[vault_store.sha256_hex(b"%PDF-1.7 busy pool"), vault_store.sha256_hex(b"{}")],
+            created=created,
+        )
+        assert time.monotonic() - t0 < 1.0  # did not wait for the busy threads to start its fsyncs
+        assert synced == [] and len(created) == 2
+    finally:
+        release.set()
+    durable()
+    assert len(synced) == 7  # two objects, their directories and the new directories' parents
+    assert all(vault.exists(k) for k in created)
+    for b in blockers:
+        b.result()
