@@ -12,18 +12,22 @@ Usage in the procedure flow::
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.input import RunInput
 from pydantic import Field
 
 from lienthong.digitize import components as core
 from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.fields import field_labels
+from lienthong.digitize.jobs import OcrParams, PageJob, run_page_detached
 from lienthong.privacy import mask_ids_in_text
 from lienthong.settings import get_settings
+from tasks.retry import retrying
 
 
 def _config() -> DigitizeConfig:
@@ -35,7 +39,7 @@ def _config() -> DigitizeConfig:
     return cfg
 
 
-@task(name="digitize-component", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(name="digitize-component", cache_policy=NO_CACHE, **retrying(others=2, delays=(5, 5, 15, 30, 30)))
 def digitize_component(component_id: int) -> dict[str, Any]:
     """Digitize one component; a bad file comes back as ``status="rejected"`` with its reason."""
     (outcome,) = core.digitize_components([component_id], _config()) or [
@@ -48,9 +52,8 @@ def digitize_component(component_id: int) -> dict[str, Any]:
 @task(
     name="digitize-dossier",
     task_run_name="digitize-{dossier_code}",
-    retries=2,
-    retry_delay_seconds=5,
     cache_policy=NO_CACHE,
+    **retrying(others=2, delays=(5, 5, 15, 30, 30)),
 )
 def digitize_dossier(dossier_code: str) -> dict[str, Any]:
     """Digitize every paper component of the dossier that has a file and is not yet digitized.
@@ -68,6 +71,31 @@ def digitize_dossier(dossier_code: str) -> dict[str, Any]:
         len(summary["rejected"]),
     )
     return summary
+
+
+@task(name="ocr-page", cache_policy=NO_CACHE, persist_result=False)
+def ocr_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
+    """One page's OCR where the flow's task runner puts it (a Dask worker for digitize-backlog).
+    The page PDF comes back in the result: the worker need not share the flow's scratch space."""
+    return run_page_detached(job, params)
+
+
+def pages_on_task_runner(jobs: list[PageJob], params: OcrParams) -> Iterator[dict[str, Any]]:
+    """A :data:`~lienthong.digitize.pipeline.RunPages` submitting each page as an ``ocr-page`` task
+    to the running flow's task runner; results as they finish. Call it from the flow's body."""
+    futures = [ocr_page.submit(job, params) for job in jobs]
+    job_of = {id(f): job for f, job in zip(futures, jobs, strict=True)}
+    for fut in as_completed(futures):
+        try:
+            yield fut.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker fails one page, not the batch
+            job = job_of[id(fut)]
+            yield {
+                "file_index": job.file_index,
+                "index": job.index,
+                "timings": {},
+                "error": {"code": "ocr_failed", "detail": f"{type(exc).__name__}: {exc}"[:300]},
+            }
 
 
 class ReviewDecision(RunInput):
@@ -129,7 +157,7 @@ def review_input(component_id: int) -> type[ReviewDecision]:
     )
 
 
-@task(name="apply-review-decision", cache_policy=NO_CACHE)
+@task(name="apply-review-decision", cache_policy=NO_CACHE, **retrying())
 def apply_review_decision(
     component_id: int, decision: ReviewDecision | dict[str, Any]
 ) -> dict[str, Any]:

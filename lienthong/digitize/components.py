@@ -5,6 +5,7 @@ reason, and the dossier is kept so the official can ask for a supplement."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.errors import DigitizeError
 from lienthong.digitize.fields import COMPONENT_FORMS
 from lienthong.digitize.intake import check_name, resolve_file_ref
-from lienthong.digitize.pipeline import FileResult, digitize_files
+from lienthong.digitize.pipeline import FileResult, RunPages, digitize_files
 from lienthong.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,15 @@ def _meta_of(res: FileResult, file_ref: str) -> dict[str, Any]:
 
 
 def digitize_components(
-    component_ids: list[int], cfg: DigitizeConfig | None = None
+    component_ids: list[int],
+    cfg: DigitizeConfig | None = None,
+    *,
+    run_pages: RunPages | None = None,
+    on_outcome: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Digitize the given components together (their pages share the pool); one outcome each."""
+    """Digitize the given components together, whatever their dossiers: all their pages share the
+    pool (or ``run_pages``, e.g. a Dask cluster), and each component is recorded as soon as its
+    last page is read (``on_outcome`` is told). One outcome per component, in the given order."""
     cfg = cfg or load_config()
     roots = cfg.intake.roots()
     with session_scope() as s:
@@ -89,28 +96,35 @@ def digitize_components(
             for c in s.scalars(select(ComponentRow).where(ComponentRow.id.in_(component_ids)))
         ]
     outcomes: dict[int, dict[str, Any]] = {}
+
+    def done(cid: int, outcome: dict[str, Any]) -> None:
+        outcomes[cid] = outcome
+        if on_outcome:
+            on_outcome(outcome)
+
     todo: list[tuple[int, str, str, str, Path]] = []
     for cid, code, ref, dossier_code in rows:
         try:
             todo.append((cid, code, ref, dossier_code, resolve_file_ref(ref, roots)))
         except DigitizeError as exc:
-            outcomes[cid] = _record_error(cid, ref, exc)
-    by_dir: dict[str, list[tuple[int, str, str, str, Path]]] = {}
-    for item in todo:
-        by_dir.setdefault(item[3], []).append(item)
-    for dossier_code, items in by_dir.items():
-        results = digitize_files(
-            [it[4] for it in items],
-            output_dir(dossier_code),
+            done(cid, _record_error(cid, ref, exc))
+
+    def recorded(res: FileResult) -> None:
+        cid, _code, ref, _dc, _p = todo[res.index]
+        done(cid, _record_error(cid, ref, res.error) if res.error else _record(cid, ref, res))
+
+    if todo:
+        digitize_files(
+            [it[4] for it in todo],
+            output_dir(todo[0][3]),
             cfg,
-            names=[it[4].name for it in items],
-            stems=[f"{it[1]}-{it[0]}" for it in items],
-            forms=[COMPONENT_FORMS.get(it[1]) for it in items],
+            names=[it[4].name for it in todo],
+            stems=[f"{it[1]}-{it[0]}" for it in todo],
+            forms=[COMPONENT_FORMS.get(it[1]) for it in todo],
+            out_dirs=[output_dir(it[3]) for it in todo],
+            on_file=recorded,
+            run_pages=run_pages,
         )
-        for (cid, _code, ref, _dc, _p), res in zip(items, results, strict=True):
-            outcomes[cid] = (
-                _record_error(cid, ref, res.error) if res.error else _record(cid, ref, res)
-            )
     return [outcomes[c] for c in component_ids if c in outcomes]
 
 
@@ -178,9 +192,12 @@ def summarize(dossier_code: str, outcomes: list[dict[str, Any]]) -> dict[str, An
     }
 
 
-def digitize_dossier(dossier_code: str, cfg: DigitizeConfig | None = None) -> dict[str, Any]:
+def digitize_dossier(
+    dossier_code: str, cfg: DigitizeConfig | None = None, *, run_pages: RunPages | None = None
+) -> dict[str, Any]:
     """Digitize every pending paper component of a dossier; see :func:`summarize`."""
-    return summarize(dossier_code, digitize_components(pending_components(dossier_code), cfg))
+    ids = pending_components(dossier_code)
+    return summarize(dossier_code, digitize_components(ids, cfg, run_pages=run_pages))
 
 
 def component_review(component_id: int) -> dict[str, Any]:

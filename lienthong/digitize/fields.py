@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import Any
 
 from lienthong.digitize.quality import deaccent
@@ -178,27 +179,64 @@ def _parse(kind: str, raw: str) -> Any:
 # --- rows and labels --------------------------------------------------------------------------
 
 
+def line_slope(words: Sequence[Word]) -> float:
+    """The page's residual skew as a slope (dy/dx): the median slope of tesseract's own text lines
+    (word centres of one line key). Tesseract reads a page skewed by a degree or two as well as a
+    straight one, so a page is only turned beyond ``deskew.min_degrees``; rows are levelled here."""
+    lines: dict[Any, list[Word]] = {}
+    for w in words:
+        lines.setdefault(w[6], []).append(w)
+    slopes = []
+    for ws in lines.values():
+        if len(ws) < 3:
+            continue
+        xs = [w[2] + w[4] / 2 for w in ws]
+        ys = [w[3] + w[5] / 2 for w in ws]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        if sxx < 200.0**2 * len(xs) / 12:  # a line under ~200 px wide says little about the angle
+            continue
+        slopes.append(sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx)
+    if len(slopes) < 3:
+        return 0.0
+    slopes.sort()
+    slope = slopes[len(slopes) // 2]
+    return slope if abs(slope) < 0.09 else 0.0  # past 5 degrees the page was turned: not a skew
+
+
 def rows_of(words: Sequence[Word]) -> list[list[Word]]:
-    """Group words into visual rows by vertical position, each row sorted left to right."""
+    """Group words into visual rows by vertical position along the text lines' slope (see
+    :func:`line_slope`), each row sorted left to right."""
     if not words:
         return []
+    slope = line_slope(words)
     heights = sorted(w[5] for w in words)
     tol = max(8, heights[len(heights) // 2] * 0.6)
+
+    def level(w: Word) -> float:
+        return float(w[3] + w[5] / 2 - slope * (w[2] + w[4] / 2))
+
     rows: list[list[Word]] = []
-    centers: list[float] = []
-    for w in sorted(words, key=lambda w: w[3] + w[5] / 2):
-        cy = w[3] + w[5] / 2
-        if rows and abs(cy - centers[-1]) <= tol:
+    total = 0.0  # sum of the levels of the last row's words
+    for cy, w in sorted(((level(w), w) for w in words), key=lambda t: t[0]):
+        if rows and abs(cy - total / len(rows[-1])) <= tol:
             rows[-1].append(w)
-            centers[-1] = sum(x[3] + x[5] / 2 for x in rows[-1]) / len(rows[-1])
+            total += cy
         else:
             rows.append([w])
-            centers.append(cy)
+            total = cy
     return [sorted(r, key=lambda w: w[2]) for r in rows]
 
 
 def _norm_token(text: str) -> str:
     return deaccent(text).strip(".,;()")
+
+
+@lru_cache(maxsize=1024)
+def _label_text(phrase: str) -> tuple[str, int]:
+    """A label as matched: folded, single-spaced, and its number of words."""
+    target = deaccent(phrase).split()
+    return " ".join(target), len(target)
 
 
 def _find_labels(
@@ -211,9 +249,11 @@ def _find_labels(
     (those not found verbatim anywhere on the page): fuzzy matching is the costly part.
     """
     candidates: list[tuple[float, int, int, Label]] = []
+    row_text = " ".join(tokens)
     for lb in labels:
-        target = deaccent(lb.phrase).split()
-        joined, n = " ".join(target), len(target)
+        joined, n = _label_text(lb.phrase)
+        if (n == 1 or lb.field not in fuzzy) and joined not in row_text:
+            continue  # matched only verbatim, and not in the row at all: no position can match
         for i in range(0, len(tokens) - n + 1):
             text = " ".join(tokens[i : i + n])
             if text == joined:

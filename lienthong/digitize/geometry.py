@@ -45,13 +45,18 @@ def _profile_energy(rows: np.ndarray, cols: np.ndarray, angles: np.ndarray) -> n
     return out
 
 
-def _best_angle(rows: np.ndarray, cols: np.ndarray, max_deg: float) -> tuple[float, float]:
+def _coarse_angle(rows: np.ndarray, cols: np.ndarray, max_deg: float) -> tuple[float, float]:
+    """Best angle on a 0.25 degree grid, and its energy, from every fourth ink point: text lines
+    have thousands of points, so the peak stays where it is, at a quarter of the cost."""
     coarse = np.arange(-max_deg, max_deg + 1e-9, 0.25)
-    e = _profile_energy(rows, cols, coarse)
-    a0 = float(coarse[int(np.argmax(e))])
+    e = _profile_energy(rows[::4], cols[::4], coarse)
+    i = int(np.argmax(e))
+    return float(coarse[i]), float(e[i])
+
+
+def _fine_angle(rows: np.ndarray, cols: np.ndarray, a0: float) -> float:
     fine = np.arange(a0 - 0.25, a0 + 0.25 + 1e-9, 0.05)
-    e2 = _profile_energy(rows, cols, fine)
-    return float(fine[int(np.argmax(e2))]), float(e2.max())
+    return float(fine[int(np.argmax(_profile_energy(rows, cols, fine)))])
 
 
 def analyse(gray: np.ndarray, max_deg: float = 5.0, max_points: int = 60_000) -> Geometry:
@@ -66,8 +71,9 @@ def analyse(gray: np.ndarray, max_deg: float = 5.0, max_points: int = 60_000) ->
         rows, cols = rows[::step], cols[::step]
     rows = rows.astype(np.float64)
     cols = cols.astype(np.float64)
-    angle, e_h = _best_angle(rows, cols, max_deg)
-    _, e_v = _best_angle(cols, rows, max_deg)
+    a0, e_h = _coarse_angle(rows, cols, max_deg)
+    _, e_v = _coarse_angle(cols, rows, max_deg)  # only its energy counts: no fine search
+    angle = _fine_angle(rows, cols, a0)
     # Image rows grow downwards, so a line rising to the right has a negative shear slope.
     return Geometry(round(-angle, 2), e_v > 1.25 * e_h, share)
 

@@ -31,7 +31,7 @@ from lienthong.digitize.errors import (
     UnsafeFileName,
     UnsupportedFileType,
 )
-from lienthong.digitize.ocr import PageJob
+from lienthong.digitize.jobs import PageJob
 
 FileKind = Literal["pdf", "jpeg", "png", "tiff"]
 EXTENSIONS: dict[str, FileKind] = {

@@ -11,15 +11,17 @@ import os
 import re
 import subprocess
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from lienthong.digitize.geometry import analyse, upright_score
+from lienthong.digitize.jobs import JobKind, OcrParams, PageJob, nfc
+
+__all__ = ["JobKind", "OcrParams", "PageJob", "nfc", "ocr_page", "osd", "parse_tsv"]
 
 
 def _import_pytesseract() -> Any:
@@ -49,36 +51,6 @@ UPSIDE_DOWN = 0.15
 # core count (OpenMP threads inside one page scale badly and fight the other workers).
 os.environ["OMP_THREAD_LIMIT"] = "1"
 
-JobKind = Literal["image", "tiff_frame", "pdf_page"]
-
-
-@dataclass(frozen=True)
-class PageJob:
-    """A page that needs OCR: where its pixels are and how to get them."""
-
-    file_index: int  # which input file of the batch
-    index: int  # page number in the file, from 0
-    kind: JobKind
-    path: str
-    frame: int = 0  # TIFF frame or PDF page index
-    dpi: float = 300.0
-    encrypted: bool = False  # PDF opened with the empty password
-
-
-@dataclass(frozen=True)
-class OcrParams:
-    lang: str = "vie"
-    psm: int = 3
-    raster_dpi: int = 300
-    timeout: float = 120
-    max_pixels: int = 60_000_000
-    low_word_confidence: float = 60
-    recheck_below_confidence: float = 55
-    min_osd_confidence: float = 1.5
-    deskew_min_degrees: float = 1.0
-    deskew_max_degrees: float = 5.0
-    workdir: str = "/tmp"
-
 
 @dataclass
 class _Img:
@@ -96,10 +68,6 @@ class PageError(Exception):
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(f"{code}: {detail}")
         self.code, self.detail = code, detail
-
-
-def nfc(text: str) -> str:
-    return unicodedata.normalize("NFC", text)
 
 
 # --- getting the pixels ------------------------------------------------------------------------

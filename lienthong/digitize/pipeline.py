@@ -11,21 +11,19 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pypdf import PdfReader, PdfWriter
-
 from lienthong.digitize import errors as E
 from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.fields import FORMS, field_labels, fields_for
 from lienthong.digitize.intake import IntakeFile, TextPage, check_name, open_file
-from lienthong.digitize.ocr import OcrParams, PageJob, nfc, ocr_page
-from lienthong.digitize.pool import get_pool, reset_pool
+from lienthong.digitize.jobs import OcrParams, PageJob, nfc, run_page
+from lienthong.digitize.pool import get_pool, reset_pool, start_server
 from lienthong.digitize.quality import Reason, check_fields, check_page, reasons_as_dicts
 
 
@@ -47,6 +45,7 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     sha256: str | None = None
     error: E.DigitizeError | None = None
+    index: int = -1  # position among the files of the call
 
     @property
     def text(self) -> str:
@@ -68,6 +67,12 @@ class FileResult:
             "notes": self.notes,
             "error": self.error.as_dict() if self.error else None,
         }
+
+
+# OCR of a batch's pages somewhere else than the local pool: given the jobs and the parameters, yield
+# one result of :func:`lienthong.digitize.ocr.ocr_page` per job, in any order (as they finish). A
+# result may carry its page PDF as ``pdf_bytes`` instead of a ``pdf`` path the parent can read.
+RunPages = Callable[[list[PageJob], OcrParams], Iterable[dict[str, Any]]]
 
 
 def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
@@ -135,32 +140,39 @@ def digitize_files(
     on_page: Callable[[int, dict[str, Any]], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
+    out_dirs: Sequence[Path | str | None] | None = None,
+    run_pages: RunPages | None = None,
 ) -> list[FileResult]:
     """Digitize ``paths`` into ``out_dir``; a bad file gets ``error`` set and the others go on.
 
     ``names``: file names to show and check (default: each path's name); ``stems``: output names;
-    ``forms``: a known form kind per file (else detected from the text). ``on_plan`` gets the
-    number of pages once the files are opened, ``on_page`` each page as it is done.
+    ``forms``: a known form kind per file (else detected from the text); ``out_dirs``: an output
+    directory per file (default ``out_dir``). ``on_plan`` gets the number of pages once the files
+    are opened, ``on_page`` each page as it is done. ``run_pages`` OCRs the pages elsewhere (e.g.
+    on a Dask cluster, see :data:`RunPages`); by default they run on the local page pool.
     """
     cfg = cfg or load_config()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if run_pages is None and cfg.ocr.executor == "process":
+        start_server(cfg.ocr.start_method)  # loads the page reader while the files are opened
     n = len(paths)
+    dirs = [Path(d or out_dir) for d in (out_dirs or [None] * n)]
+    for d in set(dirs):
+        d.mkdir(parents=True, exist_ok=True)
     names = list(names or [None] * n)
     stems = list(stems or [None] * n)
     forms = list(forms or [None] * n)
     results: list[FileResult] = []
     intakes: list[IntakeFile | None] = []
-    used: set[str] = set()
+    used: dict[Path, set[str]] = {d: set() for d in dirs}  # output names taken, per directory
     for i, p in enumerate(paths):
         p = Path(p)
         name = names[i] or p.name
         stem = stems[i] or Path(name).stem or "document"
-        res = FileResult(name=name, path=str(p), stem="")
+        res = FileResult(name=name, path=str(p), stem="", index=i)
         try:
             check_name(name)
             stem = check_name(stem)
-            res.stem = _unique_stem(stem, used)
+            res.stem = _unique_stem(stem, used[dirs[i]])
             intake = open_file(p, cfg, file_index=i, name=name)
             res.notes += intake.notes
             intakes.append(intake)
@@ -201,7 +213,7 @@ def digitize_files(
     def finish(i: int) -> None:
         intake = intakes[i]
         assert intake is not None
-        _finish(results[i], intake, page_results[i], out, cfg, forms[i])
+        _finish(results[i], intake, page_results[i], dirs[i], cfg, forms[i])
         if on_file:
             on_file(results[i])
 
@@ -218,7 +230,11 @@ def digitize_files(
                     on_page(i, page)
             if len(page_results[i]) == pending[i]:
                 finish(i)
-        for page in _run(jobs, params, cfg):
+        pages = run_pages(jobs, params) if run_pages is not None else _run(jobs, params, cfg)
+        for page in pages:
+            if "pdf_bytes" in page:  # OCRed on another machine: its PDF came back in the result
+                page["pdf"] = str(Path(workdir) / f"f{page['file_index']}-p{page['index']:05d}-x.pdf")
+                Path(page["pdf"]).write_bytes(page.pop("pdf_bytes"))
             i = page["file_index"]
             page_results[i][page["index"]] = page
             if on_page:
@@ -238,7 +254,7 @@ def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
     for attempt in (1, 2):
         pool = get_pool(cfg.ocr)
         futures: dict[Future[dict[str, Any]], PageJob] = {
-            pool.submit(ocr_page, j, params): j for j in todo
+            pool.submit(run_page, j, params): j for j in todo
         }
         todo = []
         from concurrent.futures import as_completed
@@ -317,6 +333,23 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _write_outputs(
     res: FileResult, intake: IntakeFile, pages: list[dict[str, Any]], out: Path
 ) -> None:
+    pdf_path = out / f"{res.stem}.pdf"
+    tmp = pdf_path.with_name(pdf_path.name + ".part")
+    if len(pages) == 1 and pages[0]["source"] != "text_layer":
+        # One OCRed page: tesseract's PDF is the output as it is. Parsing and rewriting it with
+        # pypdf would cost ~15 ms a file and change nothing a reader sees.
+        shutil.copyfile(pages[0]["pdf"], tmp)
+    else:
+        _merge_pdf(intake, pages, tmp)
+    os.replace(tmp, pdf_path)
+    _atomic_write(out / f"{res.stem}.txt", nfc(res.text).encode("utf-8"))
+    res.outputs = {"pdf": str(pdf_path), "txt": str(out / f"{res.stem}.txt")}
+
+
+def _merge_pdf(intake: IntakeFile, pages: list[dict[str, Any]], dest: Path) -> None:
+    """The component's PDF: text-layer pages from the source file, OCRed pages from tesseract's."""
+    from pypdf import PdfReader, PdfWriter
+
     writer = PdfWriter()
     source: PdfReader | None = None
     with contextlib.ExitStack() as files:
@@ -329,13 +362,8 @@ def _write_outputs(
                 writer.add_page(source.pages[p["index"]])
             else:
                 writer.add_page(PdfReader(files.enter_context(open(p["pdf"], "rb"))).pages[0])
-        pdf_path = out / f"{res.stem}.pdf"
-        tmp = pdf_path.with_name(pdf_path.name + ".part")
-        with tmp.open("wb") as fh:
+        with dest.open("wb") as fh:
             writer.write(fh)
-    os.replace(tmp, pdf_path)
-    _atomic_write(out / f"{res.stem}.txt", nfc(res.text).encode("utf-8"))
-    res.outputs = {"pdf": str(pdf_path), "txt": str(out / f"{res.stem}.txt")}
 
 
 def digitize_file(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 from lienthong.digitize.config import DigitizeConfig
@@ -19,12 +20,14 @@ _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}
 _SPACING_MARKS = set("´`~^¨ˆ˜")
 
 
+@lru_cache(maxsize=8192)
 def strip_tones(word: str) -> str:
     """Remove the five tone marks, keep the letters ă â ê ô ơ ư đ (lower case)."""
     d = unicodedata.normalize("NFD", word.lower())
     return unicodedata.normalize("NFC", "".join(c for c in d if c not in _TONES))
 
 
+@lru_cache(maxsize=8192)  # label phrases are folded for every row of every page: fold each once
 def deaccent(text: str) -> str:
     """ASCII folding for matching labels: 'Họ và tên mẹ' -> 'ho va ten me'."""
     d = unicodedata.normalize("NFD", text.lower().replace("đ", "d").replace("Đ", "d"))

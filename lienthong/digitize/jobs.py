@@ -1,0 +1,76 @@
+"""What the parent process hands to the page workers, without the workers' heavy imports.
+
+The parent (the CLI, a Prefect task) only lists pages and writes outputs; numpy, PIL's decoders and
+pytesseract are needed where pages are read, in the pool's workers. Keeping these definitions here
+lets the parent start without them (~0.2 s of imports) while the pool's fork server loads them in
+parallel (see :mod:`lienthong.digitize.pool`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Literal
+
+JobKind = Literal["image", "tiff_frame", "pdf_page"]
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """A page that needs OCR: where its pixels are and how to get them."""
+
+    file_index: int  # which input file of the batch
+    index: int  # page number in the file, from 0
+    kind: JobKind
+    path: str
+    frame: int = 0  # TIFF frame or PDF page index
+    dpi: float = 300.0
+    encrypted: bool = False  # PDF opened with the empty password
+
+
+@dataclass(frozen=True)
+class OcrParams:
+    lang: str = "vie"
+    psm: int = 3
+    raster_dpi: int = 300
+    timeout: float = 120
+    max_pixels: int = 60_000_000
+    low_word_confidence: float = 60
+    recheck_below_confidence: float = 55
+    min_osd_confidence: float = 1.5
+    deskew_min_degrees: float = 1.0
+    deskew_max_degrees: float = 5.0
+    workdir: str = "/tmp"
+
+
+def nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def run_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
+    """:func:`lienthong.digitize.ocr.ocr_page`, importable without importing it: what the parent
+    submits to the pool (a worker of the fork server has ``ocr`` loaded already)."""
+    from lienthong.digitize.ocr import ocr_page
+
+    return ocr_page(job, params)
+
+
+def run_page_detached(job: PageJob, params: OcrParams) -> dict[str, Any]:
+    """One page on a machine that may not share the caller's scratch directory (a Dask worker):
+    the page is read from ``job.path`` (the intake directory must be mounted there too), worked on
+    in a scratch directory of its own, and its PDF comes back in the result as ``pdf_bytes``."""
+    import shutil
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    from lienthong.digitize.ocr import ocr_page
+
+    work = tempfile.mkdtemp(prefix="lienthong-page-")
+    try:
+        page = ocr_page(job, replace(params, workdir=work))
+        if page.get("error") is None:
+            page["pdf_bytes"] = Path(page.pop("pdf")).read_bytes()
+        return page
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
