@@ -7,16 +7,18 @@ payload's structure with pydantic, and writes. The law's rules run later in the 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -102,6 +104,16 @@ def _body_of(model: type[BaseModel]) -> dict[str, Any]:
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     # Only where and what: the input values may be personal data.
     return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def telemetry_options(enabled: bool) -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry spans and metrics (FastAPI >= 0.150, active whenever the
+    OpenTelemetry API is importable, which Prefect brings): off unless asked for. Measured on the
+    bare endpoint: 0.14 ms CPU per request off, 0.16-0.18 on; the gateway does not use them."""
+    if enabled or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
 
 
 class Gateway:
@@ -202,8 +214,18 @@ class Gateway:
 
 
 def _parse(model: type[Any], body: bytes) -> Any:
+    # orjson then model_validate: the models' NFC validators run on Python values anyway, and
+    # pydantic's own JSON path is slower than orjson plus validation of the parsed values.
     try:
-        return model.model_validate_json(body)
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidPayload(
+            "the body is not JSON",
+            details=[{"loc": [], "msg": "Invalid JSON", "type": "json_invalid"}],
+            message_vi="Dữ liệu gửi lên không phải JSON hợp lệ.",
+        ) from None
+    try:
+        return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidPayload(
             "the payload breaks the schema",
@@ -229,11 +251,12 @@ def _check_procedure(sub: Submission) -> None:
         ) from None
 
 
-def _json(answer: service.Answer) -> JSONResponse:
+def _json(answer: service.Answer) -> Response:
     headers = {"Location": answer.body.get("status_url", "")}
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+    return Response(orjson.dumps(answer.body), status_code=answer.status, headers=headers,
+                    media_type="application/json")
 
 
 def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], float] = time.time) -> FastAPI:
@@ -243,6 +266,7 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
         version="1",
         description="Signed intake of dossiers, supplements and agency results. "
         "See docs/gateway.md for the signing scheme.",
+        **telemetry_options(settings.telemetry),
     )
     gw = Gateway(settings, now)
     app.state.gateway = gw
@@ -291,7 +315,7 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
         responses=_ERRORS,
         summary="Submit a new dossier (portal or agency)",
     )
-    async def submit_dossier(request: Request) -> JSONResponse:
+    async def submit_dossier(request: Request) -> Response:
         delivery, body = await gw.authenticate(request, "dossier")
         submission = _parse(Submission, body)
         _check_procedure(submission)
@@ -309,7 +333,7 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
             404: {"model": ErrorBody, "description": "no such dossier"},
         },
     )
-    async def supplement(code: str, request: Request) -> JSONResponse:
+    async def supplement(code: str, request: Request) -> Response:
         delivery, body = await gw.authenticate(request, "supplement")
         parsed = _parse(SupplementBody, body)
         return _json(await run_in_threadpool(service.accept_supplement, delivery, code, parsed, gw.status_url))
@@ -326,7 +350,7 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
             404: {"model": ErrorBody, "description": "no such step"},
         },
     )
-    async def step_result(step_id: str, request: Request) -> JSONResponse:
+    async def step_result(step_id: str, request: Request) -> Response:
         delivery, body = await gw.authenticate(request, "step_result")
         parsed = _parse(StepResultBody, body)
         return _json(await run_in_threadpool(service.accept_step_result, delivery, step_id, parsed, gw.status_url))

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+import orjson
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from lienthong.gateway.errors import (
     Forbidden,
     GatewayError,
     IdempotencyConflict,
+    InvalidPayload,
     NotFound,
     ReplayedNonce,
 )
@@ -45,7 +47,15 @@ from lienthong.gateway.schemas import (
 from lienthong.gateway.settings import get_gateway_settings
 from lienthong.payloads import Submission
 from lienthong.privacy import mask_citizen_id, mask_ids_in_text, mask_name
-from lienthong.reception import receive
+from lienthong.reception import (
+    existing_receipts,
+    insert_rows,
+    number,
+    plan_receptions,
+    receipts_of,
+    unnest,
+    write_new,
+)
 
 log = logging.getLogger("lienthong.gateway")
 # Without a gateway submission on record, these may still send a dossier's supplement.
@@ -112,21 +122,58 @@ CLEAN_REFUSALS = (Conflict, Forbidden, NotFound)
 def _within(session: Session, delivery: Delivery, work: Work) -> Answer | GatewayError:
     """One request inside an open transaction: claim the nonce, then do the work. A clean
     refusal is returned (the transaction may go on); anything else propagates."""
-    used = _insert(
-        session,
-        GatewayNonce.__table__,
-        {"agency": delivery.agency, "nonce": delivery.nonce, "seen_at": datetime.now(UTC)},
-        GatewayNonce.__table__.c.nonce,
+    return _within_all(session, [(delivery, work)])[0]
+
+
+def _replayed_nonce() -> ReplayedNonce:
+    return ReplayedNonce(
+        "this nonce was already used by the agency",
+        message_vi="Yêu cầu bị gửi lại (nonce đã dùng); hãy ký lại với nonce mới.",
     )
-    if used is None:
-        return ReplayedNonce(
-            "this nonce was already used by the agency",
-            message_vi="Yêu cầu bị gửi lại (nonce đã dùng); hãy ký lại với nonce mới.",
-        )
-    try:
-        return work(session)
-    except CLEAN_REFUSALS as exc:
-        return exc
+
+
+def _claim_nonces(session: Session, deliveries: list[Delivery]) -> list[bool]:
+    """Claim every delivery's nonce in one statement; False for a nonce already used (before, by
+    another transaction, or earlier in this list). On PostgreSQL a nonce being claimed by a
+    concurrent transaction waits for it, so a replay racing its original never gets through."""
+    table = GatewayNonce.__table__
+    assert isinstance(table, Table)
+    seen_at = datetime.now(UTC)
+    wanted = sorted({(d.agency, d.nonce) for d in deliveries})  # one lock order for every batch
+    rows = [{"agency": a, "nonce": n, "seen_at": seen_at} for a, n in wanted]
+    written = insert_rows(session.connection(), table, rows, returning=("agency", "nonce"), skip_conflicts=True)
+    fresh = {(r.agency, r.nonce) for r in written}
+    out = []
+    for d in deliveries:
+        out.append((d.agency, d.nonce) in fresh)
+        fresh.discard((d.agency, d.nonce))  # a second use within the batch is a replay too
+    return out
+
+
+def _within_all(session: Session, items: list[tuple[Delivery, Work]]) -> list[Answer | GatewayError]:
+    """Several requests inside one open transaction: their nonces claimed together, then new
+    dossiers received together (a fixed number of statements for the lot) and any other work one
+    by one. Clean refusals are returned per request; anything else propagates."""
+    if session.connection().dialect.name == "postgresql" and all(isinstance(w, DossierWork) for _, w in items):
+        return _dossiers_pg(session, [(d, w) for d, w in items if isinstance(w, DossierWork)])
+    outcomes: list[Answer | GatewayError | None] = [None] * len(items)
+    claimed = _claim_nonces(session, [d for d, _ in items])
+    dossiers: list[tuple[int, DossierWork]] = []
+    for i, ((_, work), ok) in enumerate(zip(items, claimed, strict=True)):
+        if not ok:
+            outcomes[i] = _replayed_nonce()
+        elif isinstance(work, DossierWork):
+            dossiers.append((i, work))
+        else:
+            try:
+                outcomes[i] = work(session)
+            except CLEAN_REFUSALS as exc:
+                outcomes[i] = exc
+    if dossiers:
+        for (i, _), outcome in zip(dossiers, _receive_dossiers(session, [w for _, w in dossiers]), strict=True):
+            outcomes[i] = outcome
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
 
 
 def _in_transaction(delivery: Delivery, work: Work) -> Answer:
@@ -180,8 +227,7 @@ class DossierBatcher:
         outcomes: list[Answer | GatewayError] = []
         try:
             with session_scope() as s:
-                for _, delivery, work, _ in batch:
-                    outcomes.append(_within(s, delivery, work))
+                outcomes = _within_all(s, [(delivery, work) for _, delivery, work, _ in batch])
         except DB_DOWN as exc:  # nothing was stored: every sender is told to come back (503)
             for *_, future in batch:
                 future.set_exception(exc)
@@ -259,28 +305,179 @@ def _answer(session: Session, inbox_id: int, accepted: Accepted) -> Answer:
     return Answer(202, body)
 
 
+class DossierWork:
+    """Store a submission and receive it as a dossier (code allocated), within the transaction.
+
+    Called alone it does one dossier; the batcher gives all the dossiers of a batch to
+    :func:`_receive_dossiers` at once instead, so a batch costs a fixed number of statements."""
+
+    def __init__(self, d: Delivery, submission: Submission, status_url: Callable[[str], str]) -> None:
+        self.delivery, self.submission, self.status_url = d, submission, status_url
+
+    def __call__(self, session: Session) -> Answer:
+        outcome = _receive_dossiers(session, [self])[0]
+        if isinstance(outcome, GatewayError):
+            raise outcome
+        return outcome
+
+
 def dossier_work(d: Delivery, submission: Submission, status_url: Callable[[str], str]) -> Work:
     """Store the submission and receive it as a dossier (code allocated) in one transaction."""
+    return DossierWork(d, submission, status_url)
 
-    def work(s: Session) -> Answer:
-        now = get_clock().now()
-        inbox_id = _new_inbox(s, d, {"body": submission.model_dump(mode="json")}, None, now)
-        if inbox_id is None:
-            return _replay(_existing(s, d), d)
-        receipt = receive(submission, session=s, idempotency_key=f"{d.agency}:{d.idempotency_key}")
-        return _answer(
-            s,
-            inbox_id,
-            Accepted(
-                kind="dossier",
-                dossier_code=receipt.dossier_code,
-                status_url=status_url(receipt.dossier_code),
-                received_at=receipt.received_at,
-                due_at=receipt.due_at,
-            ),
-        )
 
-    return work
+def _inbox_row(w: DossierWork, dump: dict[str, Any], now: datetime) -> dict[str, Any]:
+    d = w.delivery
+    return {
+        "source": d.agency, "idempotency_key": d.idempotency_key, "kind": d.kind, "body_sha256": d.digest,
+        "payload": {"path": d.path, "body": dump}, "dossier_code": None, "state": "pending", "attempts": 0,
+        "received_at": now,
+    }
+
+
+def _receive_dossiers(session: Session, works: list[DossierWork]) -> list[Answer | GatewayError]:
+    """New dossiers, nonces already claimed: their inbox rows in one statement; a key already on
+    record (or twice in the batch) gets the original answer, the others become dossiers together."""
+    inbox = InboxRow.__table__
+    assert isinstance(inbox, Table)
+    now = get_clock().now()
+    dumps = [w.submission.model_dump(mode="json") for w in works]
+    first: dict[tuple[str, str], int] = {}
+    for i, w in enumerate(works):
+        first.setdefault((w.delivery.agency, w.delivery.idempotency_key), i)
+    order = sorted(first.values(), key=lambda i: (works[i].delivery.agency, works[i].delivery.idempotency_key))
+    written = insert_rows(session.connection(), inbox, [_inbox_row(works[i], dumps[i], now) for i in order],
+                          returning=("id", "source", "idempotency_key"), skip_conflicts=True)
+    inserted = {(r.source, r.idempotency_key): r.id for r in written}
+    fresh = {i: inserted[(w.delivery.agency, w.delivery.idempotency_key)] for i, w in enumerate(works)
+             if first[(w.delivery.agency, w.delivery.idempotency_key)] == i
+             and (w.delivery.agency, w.delivery.idempotency_key) in inserted}
+    return _receive_fresh(session, works, dumps, fresh, None)
+
+
+def _dossiers_pg(session: Session, items: list[tuple[Delivery, DossierWork]]) -> list[Answer | GatewayError]:
+    """New dossiers on PostgreSQL in four round trips for the whole batch: (1) the nonces, the
+    inbox rows of the requests whose nonce was fresh, and a look for dossiers already under their
+    keys, in one statement; (2) the numbering; (3) dossiers, history, components and the stored
+    answers in one statement; (4) the commit. Each round trip of the batch thread also waits to
+    get the GIL back from the event loop, so their number, not the SQL, set the batch's time."""
+    conn = session.connection()
+    works = [w for _, w in items]
+    outcomes: list[Answer | GatewayError | None] = [None] * len(works)
+    now, seen_at = get_clock().now(), datetime.now(UTC)
+    dumps = [w.submission.model_dump(mode="json") for w in works]
+    nonce_first: dict[tuple[str, str], int] = {}
+    for i, w in enumerate(works):
+        if nonce_first.setdefault((w.delivery.agency, w.delivery.nonce), i) != i:
+            outcomes[i] = _replayed_nonce()  # the same nonce twice in one batch
+    candidates = sorted(nonce_first.values(),
+                        key=lambda i: (works[i].delivery.agency, works[i].delivery.idempotency_key, i))
+    nonce_rows = [{"agency": a, "nonce": n, "seen_at": seen_at} for a, n in sorted(nonce_first)]
+    inbox_rows = [{"_nonce": works[i].delivery.nonce, "_ord": i, **_inbox_row(works[i], dumps[i], now)}
+                  for i in candidates]
+    n_cols, n_unnest, params = unnest(_tbl(GatewayNonce), nonce_rows, "n", conn.dialect)
+    i_cols, i_unnest, i_params = unnest(_tbl(InboxRow), inbox_rows, "i", conn.dialect,
+                                        {"_nonce": "VARCHAR(128)", "_ord": "INTEGER"})
+    params.update(i_params)
+    params["keys"] = [f"{w.delivery.agency}:{w.delivery.idempotency_key}" for w in works]
+    own = [c for c in i_cols if not c.startswith("_")]
+    result = conn.exec_driver_sql(
+        f"WITH n AS (INSERT INTO gateway_nonces ({', '.join(n_cols)}) SELECT * FROM {n_unnest} "
+        f"ON CONFLICT DO NOTHING RETURNING agency, nonce), "
+        f"i AS (INSERT INTO inbox ({', '.join(own)}) SELECT {', '.join('u.' + c for c in own)} "
+        f"FROM {i_unnest} AS u({', '.join(i_cols)}) JOIN n ON n.agency = u.source AND n.nonce = u._nonce "
+        f"ORDER BY u.source, u.idempotency_key, u._ord ON CONFLICT DO NOTHING "
+        f"RETURNING id, source, idempotency_key) "
+        f"SELECT 'n' AS k, agency AS a, nonce AS b, 0 AS id FROM n "
+        f"UNION ALL SELECT 'i', source, idempotency_key, id FROM i "
+        f"UNION ALL SELECT 'd', idempotency_key, '', 0 FROM dossiers "
+        f"WHERE idempotency_key = ANY(%(keys)b::VARCHAR(200)[])",
+        params,
+    )
+    claimed: set[tuple[str, str]] = set()
+    inserted: dict[tuple[str, str], int] = {}
+    on_record: set[str] = set()
+    for k, a, b, row_id in result:
+        if k == "n":
+            claimed.add((a, b))
+        elif k == "i":
+            inserted[(a, b)] = row_id
+        else:
+            on_record.add(a)
+    fresh: dict[int, int] = {}
+    for i in sorted(candidates):
+        d = works[i].delivery
+        if (d.agency, d.nonce) not in claimed:
+            outcomes[i] = _replayed_nonce()
+        elif (d.agency, d.idempotency_key) in inserted:
+            fresh[i] = inserted.pop((d.agency, d.idempotency_key))  # the first of its key: its row
+    return _receive_fresh(session, works, dumps, fresh, on_record, outcomes)
+
+
+def _tbl(model: Any) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _receive_fresh(
+    session: Session,
+    works: list[DossierWork],
+    dumps: list[dict[str, Any]],
+    fresh: dict[int, int],
+    on_record: set[str] | None,
+    outcomes: list[Answer | GatewayError | None] | None = None,
+) -> list[Answer | GatewayError]:
+    """Receive the works with a fresh inbox row (``fresh``: index -> inbox id) as dossiers, store
+    their answers on those rows, and answer every other work with its key's original answer (a
+    redelivery) or a conflict. ``on_record``: the keys already on a dossier, when known."""
+    conn = session.connection()
+    outcomes = outcomes if outcomes is not None else [None] * len(works)
+    new = sorted(fresh)
+    items: list[tuple[Submission, str | None]] = [
+        (works[i].submission, f"{works[i].delivery.agency}:{works[i].delivery.idempotency_key}") for i in new
+    ]
+    keys = [k for _, k in items if k]
+    existing = existing_receipts(session, keys) if on_record is None or on_record & set(keys) else {}
+    planned = plan_receptions(items, existing, payloads=[dumps[i] for i in new])
+    number(session, planned)
+    answers: dict[str, list[Any]] = {"id": [], "response": [], "code": []}
+    for i, receipt in zip(new, receipts_of(items, planned, existing), strict=True):
+        body = Accepted(
+            kind="dossier", dossier_code=receipt.dossier_code, status_url=works[i].status_url(receipt.dossier_code),
+            received_at=receipt.received_at, due_at=receipt.due_at,
+        ).model_dump(mode="json", exclude_none=True)
+        outcomes[i] = Answer(202, body)
+        answers["id"].append(fresh[i])
+        answers["response"].append(orjson.dumps(body).decode())
+        answers["code"].append(receipt.dossier_code)
+    if conn.dialect.name == "postgresql":  # the answers go in the same statement as the dossiers
+        update_sql = ("UPDATE inbox SET response = v.response::json, dossier_code = v.code FROM unnest("
+                      "%(a_id)b::INTEGER[], %(a_response)b::text[], %(a_code)b::VARCHAR(40)[]) "
+                      "AS v(id, response, code) WHERE inbox.id = v.id")
+        params = {f"a_{k}": v for k, v in answers.items()}
+        if planned:
+            write_new(conn, planned, also=(f"a AS ({update_sql})", params))
+        elif answers["id"]:
+            conn.exec_driver_sql(update_sql, params)
+    else:
+        write_new(conn, planned)
+        inbox = _tbl(InboxRow)
+        if answers["id"]:
+            conn.execute(
+                update(inbox).where(inbox.c.id == bindparam("b_id"))
+                .values(response=bindparam("b_response", type_=inbox.c.response.type),
+                        dossier_code=bindparam("b_code")),
+                [{"b_id": a, "b_response": orjson.loads(r), "b_code": c}
+                 for a, r, c in zip(answers["id"], answers["response"], answers["code"], strict=True)],
+            )
+    for i, w in enumerate(works):  # redeliveries: after the answers above, so a twin in this batch sees its own
+        if outcomes[i] is None:
+            try:
+                outcomes[i] = _replay(_existing(session, w.delivery), w.delivery)
+            except IdempotencyConflict as exc:
+                outcomes[i] = exc
+    return [o for o in outcomes if o is not None]
 
 
 def accept_dossier(d: Delivery, submission: Submission, status_url: Callable[[str], str]) -> Answer:
@@ -373,7 +570,10 @@ def accept_step_result(d: Delivery, step_ref: str, body: StepResultBody, status_
                 code="step_closed",
                 message_vi="Bước xử lý này đã kết thúc.",
             )
-        code = s.execute(select(DossierRow.code).where(DossierRow.id == step.dossier_id)).scalar_one()
+        code, procedure_id, options = s.execute(
+            select(DossierRow.code, DossierRow.procedure_id, DossierRow.options)
+            .where(DossierRow.id == step.dossier_id)).one()
+        _check_step_result(procedure_id, options, step.step_key, body)
         if stored_step_result(step_ref, session=s) is not None:
             raise Conflict(
                 f"a result for step {step_ref} was already received",
@@ -387,6 +587,23 @@ def accept_step_result(d: Delivery, step_ref: str, body: StepResultBody, status_
             step_id=step_ref))
 
     return _in_transaction(d, work)
+
+
+def _check_step_result(procedure_id: str, options: Any, step_key: str, body: StepResultBody) -> None:
+    """A result the catalog cannot use is refused here (422), so the agency can correct and resend
+    it, rather than stored and found unusable by the flow after the key has been spent."""
+    from lienthong.catalog import get_catalog
+    from lienthong.routing import result_problems, result_problems_vi
+
+    spec = next((x for x in get_catalog().get(procedure_id).plan(options).steps if x.id == step_key), None)
+    if spec is None:  # a step the catalog no longer has (changed since it opened): the flow decides
+        return
+    problems = result_problems(spec, body.model_dump(mode="json"))
+    if problems:
+        raise InvalidPayload(
+            f"result for step {step_key} unusable: {'; '.join(problems)}", code="agency_result_invalid",
+            message_vi=result_problems_vi(spec, problems), details=[{"msg": p} for p in problems],
+        )
 
 
 def stored_step_result(step_ref: str, *, session: Session | None = None) -> dict[str, Any] | None:

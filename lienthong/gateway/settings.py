@@ -30,6 +30,8 @@ class GatewaySettings(BaseSettings):
     batch_threads: int = Field(default=1, ge=1)
     # Seconds a 503 or 429 tells the sender to wait (Retry-After).
     retry_after_seconds: int = 5
+    # FastAPI's OpenTelemetry spans and metrics per request (costly; off unless wanted).
+    telemetry: bool = False
     # Absolute base URL for status links in answers (behind a reverse proxy); relative if unset.
     public_url: str | None = None
     # Agency code -> one or two active secrets (two during a rotation). Shared with the simulator,

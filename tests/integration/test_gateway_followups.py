@@ -38,7 +38,7 @@ def add_step(code: str, agency: str = "CONG_AN_XA") -> str:
         step = open_step(
             s,
             row,
-            step_key="register_residence",
+            step_key="thuong_tru",  # the birth registration's residence step (lien-thong-khai-sinh)
             agency=agency,
             action="Đăng ký thường trú",
             kind="agency",
@@ -141,3 +141,18 @@ def test_a_result_for_a_step_already_closed_is_a_conflict(gateway):
 def test_unknown_routes_answer_typed_json(gateway, path):
     r = Signed(gateway).post(path, {})
     assert r.status_code in (404, 405) and r.json()["error"] in ("not_found", "method_not_allowed")
+
+
+def test_a_result_the_catalog_cannot_use_is_refused_with_its_reasons_and_nothing_is_stored(gateway):
+    code = submit(gateway, 8)
+    ref = add_step(code, "CONG_AN_XA")
+    broken = {"state": "done", "result": {"so_giay": "123"}}
+    r = Signed(gateway, "CONG_AN_XA").post(f"/v1/steps/{ref}/result", broken, key="res-broken")
+    body = r.json()
+    assert r.status_code == 422 and body["error"] == "agency_result_invalid"
+    assert any("so_giay" in e["msg"] for e in body["errors"])
+    assert any("residence_notice" in e["msg"] for e in body["errors"])
+    assert "không hợp lệ" in body["message_vi"] and stored_step_result(ref) is None
+    fixed = {"state": "done", "result": {"residence_notice": {"so_thong_bao": "TB-0002"}}}
+    again = Signed(gateway, "CONG_AN_XA").post(f"/v1/steps/{ref}/result", fixed, key="res-broken")
+    assert again.status_code == 202  # a refused request spends neither its key nor the step

@@ -3,6 +3,8 @@ tests/flows/test_gateway_relay.py): nothing accepted is dropped while the orches
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +12,7 @@ from sqlalchemy import select
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, InboxRow
 from lienthong.db.store import get_row
-from lienthong.gateway.relay import Relay, RunView
+from lienthong.gateway.relay import OrchestratorUnavailable, Relay, RunView
 from lienthong.intake import request_supplement, supplement_received
 from tests.integration.gateway_helpers import (
     Signed,
@@ -29,14 +31,29 @@ class Orchestrator:
         self.paused: dict[str, str | None] = {}
         self.inputs: list[tuple[str, dict[str, Any]]] = []
         self.final: set[str] = set()
+        self.calls = 0
+        self.broken: set[str] = set()  # dossiers whose start fails on their own (e.g. no deployment)
+        self.latency = 0.0  # seconds a start takes (the API's time)
+        self.in_flight = self.most_in_flight = 0
+        self.lock = threading.Lock()
 
     def _check(self) -> None:
+        with self.lock:
+            self.calls += 1
         if not self.up:
-            raise ConnectionError("All connection attempts failed")
+            raise OrchestratorUnavailable("ConnectError: All connection attempts failed")
 
     def start(self, dossier_code: str) -> str:
         self._check()
-        run = self.runs.setdefault(dossier_code, f"run-{len(self.runs) + 1}")
+        if dossier_code in self.broken:
+            raise LookupError("Deployment 'procedure/x' not found")
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            run = self.runs.setdefault(dossier_code, f"run-{len(self.runs) + 1}")
+        time.sleep(self.latency)
+        with self.lock:
+            self.in_flight -= 1
         with session_scope() as s:
             get_row(s, dossier_code, for_update=True).flow_run_id = run
         return run
@@ -64,21 +81,98 @@ def test_each_accepted_dossier_starts_one_run_and_waits_out_an_orchestrator_outa
     codes = [portal.post("/v1/dossiers", submission_json(i)).json()["dossier_code"] for i in range(3)]
     orch = Orchestrator()
     orch.up = False
-    down = Relay(orch, now=lambda: 0.0)
+    clock = [0.0]
+    down = Relay(orch, workers=1, now=lambda: clock[0])
     report = down.run_once()
-    assert report.failed == 3 and not report.started
+    # The first row finds the orchestrator unreachable: the pass stops there, the other rows
+    # are neither tried nor charged an attempt (they would fail the same way).
+    assert report.unavailable and report.failed == 1 and not report.started and orch.calls == 1
     rows = inbox()
-    assert all(r.state == "pending" and r.attempts == 1 and "ConnectionError" in (r.last_error or "") for r in rows)
-    assert down.run_once().failed == 0  # backing off: not tried again at once
+    assert all(r.state == "pending" for r in rows)
+    assert [r.attempts for r in rows] == [1, 0, 0] and "ConnectError" in (rows[0].last_error or "")
+    assert down.run_once().unavailable and orch.calls == 1  # paused: not even probed
+    clock[0] = 0.3  # the first pause (0.25 s) is over
+    assert down.run_once().failed == 1 and orch.calls == 2  # one probe, then a pause twice as long
+    clock[0] = 0.7
+    assert down.run_once().failed == 0 and orch.calls == 2
 
     orch.up = True
-    report = Relay(orch).run_once()  # e.g. the relay restarted after the outage
-    assert sorted(report.started) == sorted(codes)
+    clock[0] = 0.9
+    report = down.run_once()  # the API is back: every row goes at once, oldest first
+    assert report.started == codes and not report.unavailable
     rows = inbox()
     assert all(r.state == "done" and r.flow_run_id == orch.runs[r.dossier_code] for r in rows)
     assert Relay(orch).run_once().started == []  # nothing is started twice
     with session_scope() as s:
         assert {d.code: d.flow_run_id for d in s.execute(select(DossierRow)).scalars()} == orch.runs
+
+
+class BusyNow(Orchestrator):
+    """Serves, but every third start is answered 'busy' (a 503, as a SQLite Prefect does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts = 0
+
+    def start(self, dossier_code: str) -> str:
+        self.starts += 1
+        if self.starts % 3 == 0:
+            raise OrchestratorUnavailable("HTTP 503")
+        return super().start(dossier_code)
+
+
+def test_a_busy_answer_amid_service_pauses_briefly_not_longer_each_time(gateway):
+    portal = Signed(gateway)
+    codes = [portal.post("/v1/dossiers", submission_json(70 + i)).json()["dossier_code"] for i in range(7)]
+    orch = BusyNow()
+    clock = [0.0]
+    relay = Relay(orch, workers=1, now=lambda: clock[0])
+    started: list[str] = []
+    for _ in range(3):  # two started, then a 503: paused for the first pause (0.25 s) only
+        report = relay.run_once()
+        assert len(report.started) == 2 and report.unavailable
+        started += report.started
+        clock[0] += 0.3
+    report = relay.run_once()
+    assert not report.unavailable
+    assert sorted(started + report.started) == sorted(codes)
+
+
+def test_rows_are_relayed_several_at_once_each_exactly_once_and_an_outage_stops_the_rest(gateway):
+    portal = Signed(gateway)
+    codes = [portal.post("/v1/dossiers", submission_json(50 + i)).json()["dossier_code"] for i in range(12)]
+    orch = Orchestrator()
+    orch.up = False
+    relay = Relay(orch, workers=4, now=lambda: 0.0)
+    report = relay.run_once()
+    # At most the rows already begun by the four workers found it down; the rest were left alone.
+    assert report.unavailable and 1 <= report.failed == orch.calls <= 4
+    assert sum(r.attempts for r in inbox()) == report.failed
+    orch.up, orch.latency = True, 0.05
+    report = Relay(orch, workers=4).run_once()
+    assert sorted(report.started) == sorted(codes) and not report.failed
+    assert 1 < orch.most_in_flight <= 4
+    rows = inbox()
+    assert all(r.state == "done" and r.flow_run_id == orch.runs[r.dossier_code] for r in rows)
+    assert len(set(orch.runs.values())) == len(codes)
+
+
+def test_a_row_that_fails_on_its_own_backs_off_alone_and_the_others_go_on(gateway):
+    portal = Signed(gateway)
+    codes = [portal.post("/v1/dossiers", submission_json(20 + i)).json()["dossier_code"] for i in range(3)]
+    orch = Orchestrator()
+    orch.broken.add(codes[0])
+    clock = [0.0]
+    relay = Relay(orch, now=lambda: clock[0])
+    report = relay.run_once()
+    assert sorted(report.started) == codes[1:] and report.failed == 1 and not report.unavailable
+    first = inbox()[0]
+    assert first.state == "pending" and first.attempts == 1 and "LookupError" in (first.last_error or "")
+    assert relay.run_once().failed == 0  # that row backs off (2 s after its first failure)
+    orch.broken.clear()
+    clock[0] = 2.5
+    assert relay.run_once().started == codes[:1]
+    assert {r.state for r in inbox()} == {"done"}
 
 
 def test_a_supplement_waits_until_the_run_is_suspended_for_it_then_resumes_it_once(gateway):
