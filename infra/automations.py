@@ -23,6 +23,10 @@ PREFIX = "lienthong: "
 ALERT_BLOCK = "lienthong-alerts"
 MAX_PROCEDURE_RUNS = 3
 TERMINAL_EVENTS = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")}
+# A suspended or paused run holds no process and sends no heartbeat: not a zombie.
+WAITING_EVENTS = {"prefect.flow-run.Suspended", "prefect.flow-run.Paused"}
+# A worker claims a run as Pending (named "Submitting" by workers) before its process starts.
+CLAIM_EVENTS = {"prefect.flow-run.Pending", "prefect.flow-run.Submitting"}
 PROCEDURE_FLOW = {"prefect.resource.role": "flow", "prefect.resource.name": "procedure"}
 
 
@@ -32,8 +36,11 @@ def zombie_runs() -> Automation:
         name=PREFIX + "crash zombie flow runs",
         description="A running flow run that missed three heartbeats lost its process: mark it crashed.",
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={"prefect.flow-run.heartbeat", *TERMINAL_EVENTS},
+            # Armed by a claim (Pending) and a start (Running) too: a worker killed before the run's
+            # first heartbeat reached the API otherwise leaves it Pending or Running for good.
+            after={"prefect.flow-run.heartbeat", *CLAIM_EVENTS, "prefect.flow-run.Running"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Running", *TERMINAL_EVENTS,
+                    *WAITING_EVENTS},
             match={"prefect.resource.id": ["prefect.flow-run.*"]},
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,

@@ -3,6 +3,7 @@ No personal data: codes, agencies and times only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -46,6 +47,7 @@ def timeline_markdown(dossier_code: str) -> str:
         for st in steps:
             lines.append(f"| {st.action} | {st.agency} | {_t(st.started_at)} | {_t(st.due_at)} | "
                          f"{_t(st.finished_at)} | {st.status} · {_VERDICT_VI.get(st.verdict, st.verdict)} |")
+        lines += _approvals(steps)
         lines += ["", "## Phiếu kiểm soát quá trình (bàn giao)", "| Giao | Nhận | Lúc | Đánh giá bước giao |",
                   "|---|---|---|---|"]
         for h in handovers:
@@ -54,3 +56,29 @@ def timeline_markdown(dossier_code: str) -> str:
         for change in history:
             lines.append(f"| {_t(change.at)} | {change.from_status or '—'} | {change.to_status} | {change.actor} |")
         return "\n".join(lines)
+
+
+_DECISION_VI = {"approve": "Đồng ý ký duyệt", "refuse": "Từ chối", "supplement": "Yêu cầu bổ sung"}
+
+
+def _approvals(steps: Sequence[StepRow]) -> list[str]:
+    """Who approved (or refused, or asked for a supplement) which step, and when."""
+    from lienthong.privacy import mask_ids_in_text
+    from lienthong.routing import APPROVAL
+
+    rows = []
+    for st in steps:
+        record = (st.outputs or {}).get(APPROVAL) or {}
+        decisions = record.get("decisions") or []
+        if record and not decisions:
+            rows.append(f"| {st.action} | {record.get('required') or '—'} | — | đang chờ phê duyệt | — |")
+        for d in decisions:
+            at = datetime.fromisoformat(d["at"]) if d.get("at") else None
+            why = mask_ids_in_text(str(d.get("reason") or "")) or "—"
+            who = str(d.get("officer") or "—")
+            rows.append(f"| {st.action} | {who} | {_t(at)} | {_DECISION_VI.get(d.get('decision'), d.get('decision'))}"
+                        f" | {why} |")
+    if not rows:
+        return []
+    return ["", "## Phê duyệt", "| Bước | Người quyết định | Lúc | Quyết định | Lý do |", "|---|---|---|---|---|",
+            *rows]

@@ -12,19 +12,37 @@ tax), which this project cannot reach. Switches (environment ``LIENTHONG_SIM_*``
 - ``failure_rate``: share of calls answered ``503`` (the client retries);
 - ``fail_next``: the next N calls answer ``503`` (a deterministic outage for tests);
 - ``latency_ms``: real delay added to every answer;
-- ``seed``: every decision is a function of the seed and the request id, so runs are reproducible.
+- ``seed``: every decision is a function of the seed and the request id, so runs are reproducible;
+- ``callbacks``: honour a request's ``callback_url`` (asynchronous agencies, on by default): the step
+  is accepted ``pending`` and, once its result is ready, POSTed to the callback URL signed as that
+  agency (``lienthong.gateway.signing``, secrets from ``LIENTHONG_AGENCY_SECRETS``). Ready means
+  ``callback_delay_seconds`` real seconds (times a seeded factor in 0.5-1.5) have passed and, in
+  realistic mode, the shared clock has reached the processing time (compressed with the demo's
+  simulated clock). A gateway that is down or answers 5xx/429 is retried with exponential back-off
+  (``callback_backoff_seconds`` doubling up to ``callback_backoff_max_seconds``) for at most
+  ``callback_attempts`` attempts, each logged; the same ``Idempotency-Key`` is sent every time, so
+  a retry after a lost answer is not a second result. Polling the ticket keeps working.
+  ``POST /admin/callbacks/release`` sends every scheduled callback at once; ``GET /admin/callbacks``
+  shows each delivery (scheduled, delivered, rejected, gave_up) and its attempts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import heapq
+import json
+import logging
 import random
 import threading
+import time
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import httpx
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -35,6 +53,8 @@ from lienthong.agencies.results import generate
 from lienthong.calendar import get_calendar
 from lienthong.catalog import get_catalog
 from lienthong.clock import get_clock
+
+log = logging.getLogger("lienthong.agencies.simulator")
 
 REFUSAL_REASONS = [
     "Thông tin trên tờ khai không khớp với cơ sở dữ liệu quốc gia về dân cư.",
@@ -53,6 +73,11 @@ class Switches(BaseSettings):
     fail_next: int = 0
     latency_ms: int = 0
     seed: int = 7
+    callbacks: bool = True
+    callback_delay_seconds: float = 2.0
+    callback_attempts: int = 8
+    callback_backoff_seconds: float = 1.0
+    callback_backoff_max_seconds: float = 60.0
 
 
 class _Entry:
@@ -60,9 +85,12 @@ class _Entry:
                  result: dict[str, Any], reason: str | None) -> None:
         self.request, self.ticket, self.ready_at = request, ticket, ready_at
         self.refused, self.result, self.reason = refused, result, reason
+        # Asynchronous steps stay pending (for polling too) until their callback is due.
+        self.held = False
+        self.delivery: dict[str, Any] | None = None
 
     def view(self, now: datetime) -> StepTicket:
-        if now < self.ready_at:
+        if self.held or now < self.ready_at:
             return StepTicket(ticket=self.ticket, request_id=self.request.request_id, state="pending")
         return StepTicket(
             ticket=self.ticket, request_id=self.request.request_id,
@@ -72,13 +100,152 @@ class _Entry:
         )
 
 
+class _Courier:
+    """One thread delivering due callbacks, retrying with back-off while the receiver is down."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self._queue: list[tuple[float, int, str]] = []  # (monotonic due, tiebreak, ticket)
+        self._seq = 0
+        self._current: dict[str, int] = {}  # ticket -> the schedule that counts
+        self._cv = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._http = httpx.Client(timeout=10.0)
+
+    def schedule(self, ticket: str, delay: float) -> None:
+        """(Re)schedule the ticket's callback; an earlier schedule of the same ticket is void."""
+        with self._cv:
+            self._seq += 1
+            self._current[ticket] = self._seq
+            heapq.heappush(self._queue, (time.monotonic() + max(delay, 0.0), self._seq, ticket))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sim-callbacks", daemon=True)
+                self._thread.start()
+            self._cv.notify()
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._http.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._stop and (not self._queue or self._queue[0][0] > time.monotonic()):
+                    self._cv.wait(timeout=(self._queue[0][0] - time.monotonic()) if self._queue else None)
+                if self._stop:
+                    return
+                _, seq, ticket = heapq.heappop(self._queue)
+                if self._current.get(ticket) != seq:
+                    continue  # rescheduled meanwhile (released early)
+                del self._current[ticket]
+            try:
+                self._attempt(ticket)
+            except Exception:  # never let one callback kill the courier
+                log.exception("callback of ticket %s failed unexpectedly", ticket)
+
+    def _attempt(self, ticket: str) -> None:
+        sim, sw = self.sim, self.sim.switches
+        with sim._lock:
+            entry = sim._by_ticket[ticket]
+        if get_clock().now() < entry.ready_at:  # realistic mode: the agency is still working on it
+            self.schedule(ticket, 0.2)
+            return
+        entry.held = False
+        delivery = entry.delivery
+        assert delivery is not None
+        delivery["attempts"] += 1
+        url = str(entry.request.callback_url)
+        status: int | None = None
+        try:
+            status = self._post(entry, url)
+        except httpx.HTTPError as exc:
+            delivery["last_error"] = type(exc).__name__
+        except _CannotSign as exc:
+            delivery.update(state="gave_up", last_error=str(exc))
+            log.error("callback of %s not sent: %s", entry.request.request_id, exc)
+            return
+        delivery["last_status"] = status
+        if status is not None and 200 <= status < 300:
+            delivery["state"] = "delivered"
+            log.info("callback of %s delivered (attempt %d)", entry.request.request_id, delivery["attempts"])
+            return
+        if status is not None and status < 500 and status != 429:
+            # 409 (step already closed, result already received) and other refusals: do not insist.
+            delivery["state"] = "rejected"
+            log.warning("callback of %s refused by %s with %d", entry.request.request_id, url, status)
+            return
+        if delivery["attempts"] >= sw.callback_attempts:
+            delivery["state"] = "gave_up"
+            log.error("callback of %s gave up after %d attempts (%s)", entry.request.request_id,
+                      delivery["attempts"], status or delivery.get("last_error"))
+            return
+        backoff = min(sw.callback_backoff_max_seconds,
+                      sw.callback_backoff_seconds * 2 ** (delivery["attempts"] - 1))
+        log.warning("callback of %s failed (%s), attempt %d of %d; again in %.1f s", entry.request.request_id,
+                    status or delivery.get("last_error"), delivery["attempts"], sw.callback_attempts, backoff)
+        self.schedule(ticket, backoff)
+
+    def _post(self, entry: _Entry, url: str) -> int:
+        from lienthong.gateway.signing import signed_headers
+
+        agency = entry.request.agency
+        secret = self.sim.secret_of(agency)
+        view = entry.view(get_clock().now())
+        body = {"state": view.state, "result": view.result, "reason": view.reason, "ticket": view.ticket,
+                "request_id": view.request_id,
+                "finished_at": view.finished_at.isoformat() if view.finished_at else None}
+        raw = json.dumps({k: v for k, v in body.items() if v is not None}, ensure_ascii=False).encode()
+        path = urlsplit(url).path
+        headers = signed_headers(agency, secret, "POST", path, raw, idempotency_key=f"callback-{entry.ticket}")
+        return self._http.post(url, content=raw, headers=headers).status_code
+
+
+class _CannotSign(Exception):
+    pass
+
+
 class Simulator:
-    def __init__(self, switches: Switches | None = None) -> None:
+    def __init__(self, switches: Switches | None = None, *, secrets: Mapping[str, str] | None = None) -> None:
         self.switches = switches or Switches()
         self._by_ticket: dict[str, _Entry] = {}
         self._by_request: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._secrets = dict(secrets) if secrets is not None else None
+        self._courier = _Courier(self)
         self.calls = 0
+
+    def secret_of(self, agency: str) -> str:
+        """The secret the simulator signs callbacks with: the newest active one of the agency."""
+        if self._secrets is None:
+            from lienthong.gateway.settings import GatewaySettings
+
+            self._secrets = {code: values[-1].get_secret_value()
+                             for code, values in GatewaySettings().agency_secrets.items()}
+        try:
+            return self._secrets[agency]
+        except KeyError:
+            raise _CannotSign(f"no secret for agency {agency} in LIENTHONG_AGENCY_SECRETS") from None
+
+    def deliveries(self) -> dict[str, dict[str, Any]]:
+        """Callback deliveries by request id: state (scheduled, delivered, rejected, gave_up), attempts."""
+        with self._lock:
+            return {e.request.request_id: dict(e.delivery) for e in self._by_ticket.values() if e.delivery}
+
+    def release(self) -> list[str]:
+        """Send every scheduled callback now (an operator's or a test's control): request ids."""
+        with self._lock:
+            due = [e for e in self._by_ticket.values() if e.delivery and e.delivery["state"] == "scheduled"]
+        for e in due:
+            self._courier.schedule(e.ticket, 0.0)
+        return [e.request.request_id for e in due]
+
+    def close(self) -> None:
+        self._courier.stop()
 
     def _rng(self, request_id: str, salt: str) -> random.Random:
         h = hashlib.sha256(f"{self.switches.seed}:{request_id}:{salt}".encode()).digest()
@@ -101,6 +268,11 @@ class Simulator:
             entry = _Entry(req, uuid.uuid4().hex, ready_at, refused, result, reason)
             self._by_ticket[entry.ticket] = entry
             self._by_request[req.request_id] = entry.ticket
+            if req.callback_url and sw.callbacks:
+                entry.held = True
+                entry.delivery = {"state": "scheduled", "attempts": 0, "callback_url": req.callback_url}
+                delay = sw.callback_delay_seconds * (0.5 + self._rng(req.request_id, "callback").random())
+                self._courier.schedule(entry.ticket, delay)
             return entry.view(now)
 
     def poll(self, ticket: str) -> StepTicket | None:
@@ -119,6 +291,23 @@ class Simulator:
         if rng.random() < self.switches.late_share:
             return cal.add_working_seconds(req.due_at, rng.uniform(1.0, 12.0) * 3600)
         return cal.add_working_seconds(now, rng.uniform(0.15, 0.9) * max(budget, 1800.0))
+
+
+class SwitchUpdate(BaseModel):
+    """A run-time change of switches (PUT /admin/switches): only the fields given change."""
+
+    mode: Literal["instant", "realistic"] | None = None
+    late_share: float | None = None
+    refusal_rate: float | None = None
+    failure_rate: float | None = None
+    fail_next: int | None = None
+    latency_ms: int | None = None
+    seed: int | None = None
+    callbacks: bool | None = None
+    callback_delay_seconds: float | None = None
+    callback_attempts: int | None = None
+    callback_backoff_seconds: float | None = None
+    callback_backoff_max_seconds: float | None = None
 
 
 def create_app(simulator: Simulator | None = None) -> FastAPI:
@@ -159,18 +348,17 @@ def create_app(simulator: Simulator | None = None) -> FastAPI:
             raise HTTPException(404, detail={"error": "unknown_ticket", "message": ticket})
         return found
 
-    class SwitchUpdate(BaseModel):
-        mode: Literal["instant", "realistic"] | None = None
-        late_share: float | None = None
-        refusal_rate: float | None = None
-        failure_rate: float | None = None
-        fail_next: int | None = None
-        latency_ms: int | None = None
-        seed: int | None = None
-
     @app.get("/admin/switches")
     def get_switches() -> dict[str, Any]:
         return sim.switches.model_dump()
+
+    @app.get("/admin/callbacks")
+    def get_callbacks() -> dict[str, Any]:
+        return sim.deliveries()
+
+    @app.post("/admin/callbacks/release")
+    def release_callbacks() -> dict[str, list[str]]:
+        return {"released": sim.release()}
 
     @app.put("/admin/switches")
     def put_switches(update: SwitchUpdate) -> dict[str, Any]:
