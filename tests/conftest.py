@@ -6,12 +6,19 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import prefect.context  # noqa: F401  (see below)
 import psycopg
 import pytest
 
 from lienthong.db import dispose_engines
 from lienthong.settings import reset_settings
+
+# Prefect fixes its root settings from the environment when `prefect.context` is first imported.
+# Imported here, at collection, they come from the clean environment: were the first import to
+# happen inside a fixture that points the environment at a throw-away topology (the fault tests'
+# Redis and API), every later Prefect server of the session would inherit it.
 
 PG_ADMIN = os.environ.get("LIENTHONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -111,3 +118,20 @@ def agency_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, object]]:
         reset_settings()
         yield server.url, sim
     reset_settings()
+
+
+# Tests marked ``flaky`` (the real topologies of tests/faults and tests/infra) run once more after
+# a failure; pytest-rerunfailures keeps the failed attempt's report to itself. Print it at the end,
+# so that a pass on the second try still shows what went wrong on the first.
+_failed_attempts: list[pytest.TestReport] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.outcome == "rerun":
+        _failed_attempts.append(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for report in _failed_attempts:
+        terminalreporter.write_sep("-", f"failed attempt of {report.nodeid} ({report.when}), run again")
+        terminalreporter.write_line(report.longreprtext)

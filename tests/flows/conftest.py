@@ -1,5 +1,6 @@
 """The Prefect test server is started once, and only for the flow tests (it costs ~10-15 s)."""
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -22,3 +23,21 @@ def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_settings()
     yield
     reset_settings()
+
+
+@pytest.fixture
+def forget_runs() -> Iterator[None]:
+    """Delete this test's runs of the birth registration deployment afterwards: other flow tests of
+    the session count that deployment's runs. Modules that start such runs use it for every test."""
+    yield
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    async def delete() -> None:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["lien-thong-khai-sinh"])))
+            for run in runs:
+                await client.delete_flow_run(run.id)
+
+    asyncio.run(delete())
