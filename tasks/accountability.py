@@ -19,6 +19,7 @@ from lienthong.notify import relay
 from lienthong.portal.client import PortalError
 from lienthong.portal.sync import catch_up, sync_changed
 from lienthong.sweep import approve_apology, sweep
+from tasks.retry import retrying
 
 
 def _retry_outage(task: Any, task_run: Any, state: Any) -> bool:
@@ -54,7 +55,7 @@ def relay_task() -> dict[str, int]:
     return relay()
 
 
-@task(name="render form", retries=1, cache_policy=NO_CACHE)
+@task(name="render form", cache_policy=NO_CACHE, **retrying(others=1))
 def render_form_task(dossier_code: str, form: str) -> str:
     return str(render_form(dossier_code, form))
 

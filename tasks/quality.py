@@ -16,6 +16,7 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from lienthong.quality import dossiers
+from tasks.retry import retrying
 
 
 class SupplementInput(RunInput):
@@ -37,14 +38,14 @@ class SupplementInput(RunInput):
                                          components=self.components)
 
 
-@task(name="validate-dossier", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
+@task(name="validate-dossier", cache_policy=NO_CACHE, **retrying(others=2),
       task_run_name="validate-dossier · {dossier_code}")
 def validate_dossier(dossier_code: str) -> dict[str, Any]:
     """``{"ok", "lines_vi", "flags", "round", ...}``; never changes the dossier's status."""
     return dossiers.validate_stored_dossier(dossier_code)
 
 
-@task(name="apply-supplement", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE,
+@task(name="apply-supplement", cache_policy=NO_CACHE, **retrying(others=2),
       task_run_name="apply-supplement · {dossier_code}")
 def apply_supplement(dossier_code: str, supplement: SupplementInput) -> dict[str, Any]:
     """Store the supplemented payload; returns it (the flow then validates again)."""
