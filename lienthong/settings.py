@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,12 +31,29 @@ class Settings(BaseSettings):
     agency_api_url: str = "http://127.0.0.1:8710"
     # Seconds between polls of an agency for a step's result (real seconds).
     agency_poll_seconds: float = 0.2
+    # Agency code -> "poll" or "async" (JSON object), over `mode:` in config/agencies.yaml. An
+    # asynchronous agency calls back to the gateway; the run waits suspended, holding no worker.
+    agency_modes: dict[str, Literal["poll", "async"]] = Field(default_factory=dict)
+    # Base URL of the webhook gateway as the agencies reach it: callbacks go to
+    # <callback_base_url>/v1/steps/<step ref>/result.
+    callback_base_url: str = "http://127.0.0.1:8720"
+    # How long a run waits suspended for an asynchronous agency's result, or for an operator's
+    # approval, before the run fails (real seconds; the step's own deadline keeps running meanwhile).
+    agency_wait_timeout_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    approval_timeout_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    # Steps the catalog marks `approval:`: "operator" pauses the run for a person's decision in the
+    # Prefect UI; "auto" approves at once, recorded as automatic (tests, demo, benchmarks).
+    approval_policy: Literal["operator", "auto"] = "auto"
     # The clock: "system", or "sim:<ISO start>@<unix anchor>x<speed>" (see lienthong.clock).
     clock: str = "system"
     # Mask personal data (citizen IDs, names, addresses) in logs, artifacts and errors.
     mask_personal_data: bool = True
     # Prefect deployments are served with this many concurrent flow runs.
     serve_limit: int = Field(default=4, ge=1)
+    # Dask scheduler for the OCR fan-out of digitize-backlog (e.g. tcp://10.0.0.5:8786); empty: a
+    # local cluster of `dask_workers` single-threaded worker processes (0: one per core).
+    dask_address: str | None = None
+    dask_workers: int = Field(default=0, ge=0)
 
     @property
     def db_url(self) -> str:
