@@ -42,10 +42,14 @@ def run_demo(*, dossiers: int = 9, seed: int = 2026, speed: float = 3000.0,
     pause_file.unlink(missing_ok=True)
     clock = SimulatedClock(DEMO_START, time.time() + 25, speed, working_hours=True,
                            pause_file=pause_file)
+    # Ports may be moved (tests run a demo beside a developer's stack): LIENTHONG_PREFECT_PORT,
+    # LIENTHONG_SIM_PORT, LIENTHONG_SERVE_HEALTH_PORT.
+    sim_port = int(os.environ.get("LIENTHONG_SIM_PORT", "8710"))
+    serve_port = int(os.environ.get("LIENTHONG_SERVE_HEALTH_PORT", "8711"))
     env = {
         **prefect_env(settings.var_dir),
         "LIENTHONG_CLOCK": clock.spec(),
-        "LIENTHONG_AGENCY_API_URL": "http://127.0.0.1:8710",
+        "LIENTHONG_AGENCY_API_URL": f"http://127.0.0.1:{sim_port}",
         "LIENTHONG_AGENCY_POLL_SECONDS": "0.1",
         # Steps wait for agencies inside their runs: every dossier in flight needs a slot.
         "LIENTHONG_SERVE_LIMIT": str(min(max(dossiers, 4), 40)),
@@ -64,8 +68,8 @@ def run_demo(*, dossiers: int = 9, seed: int = 2026, speed: float = 3000.0,
     try:
         with console.status("Starting the Prefect server, the agency simulator and the deployments…"):
             stack.start(prefect_server(env), timeout=150)
-            stack.start(agency_simulator(env))
-            stack.start(deployments_server(env), timeout=150)
+            stack.start(agency_simulator(env, port=sim_port))
+            stack.start(deployments_server(env, health_port=serve_port), timeout=150)
         from flows.demo import demo
 
         result = demo(dossiers=dossiers, seed=seed, timeout_s=timeout_s)

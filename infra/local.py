@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -48,16 +48,36 @@ def healthy(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def tcp_open(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Something accepts TCP connections on ``host:port`` (a health check for non-HTTP services)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 class Process:
-    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], health_url: str) -> None:
+    """A background process with a log, a pid file and a health check: an HTTP URL answering 200,
+    or ``check`` (a callable) for services without HTTP. ``name`` may contain a ``/`` to keep a
+    stack's files in a subdirectory of var/logs and var/run."""
+
+    def __init__(self, name: str, argv: list[str], env: Mapping[str, str], health_url: str,
+                 check: Callable[[], bool] | None = None) -> None:
         self.name, self.argv, self.env, self.health_url = name, argv, dict(env), health_url
+        self.check = check
         self.popen: subprocess.Popen[bytes] | None = None
         var = get_settings().var_dir
         self.log_path = var / "logs" / f"{name}.log"
         self.pid_path = var / "run" / f"{name}.pid"
 
+    def healthy(self) -> bool:
+        return self.check() if self.check is not None else healthy(self.health_url)
+
     def start(self, timeout: float = 90.0) -> None:
-        if healthy(self.health_url):
+        if self.healthy():
             if _alive(self.pid_path):
                 return  # started by this checkout (`make up`, `--keep-running`): reuse it
             raise RuntimeError(
@@ -70,7 +90,7 @@ class Process:
                                       stderr=subprocess.STDOUT, start_new_session=True)
         self.pid_path.write_text(str(self.popen.pid))
         deadline = time.time() + timeout
-        while not healthy(self.health_url):
+        while not self.healthy():
             if self.popen.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.popen.returncode}: see {self.log_path}")
             if time.time() > deadline:
@@ -127,9 +147,24 @@ def deployments_server(env: Mapping[str, str], health_port: int = 8711) -> Proce
 
 def _alive(pid_file: Path) -> bool:
     try:
-        os.kill(int(pid_file.read_text()), 0)
-        return True
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
     except (OSError, ValueError):
+        return False
+    return not _exited(pid)
+
+
+def _exited(pid: int) -> bool:
+    """A process that has exited but not been reaped (a zombie) is not alive: reap it when it is
+    this process's child, else read its state."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return True
+    except ChildProcessError:
+        pass
+    try:
+        return "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
         return False
 
 
@@ -212,7 +247,9 @@ def up() -> int:
     """``make up``: the Prefect server, every deployment served, the agency simulator, the webhook
     gateway and its inbox relay, left running in the background (``make down`` stops them)."""
     env = {**prefect_env(), "LIENTHONG_SIM_MODE": os.environ.get("LIENTHONG_SIM_MODE", "realistic"),
-           "LIENTHONG_AGENCY_SECRETS": local_agency_secrets()}
+           "LIENTHONG_AGENCY_SECRETS": local_agency_secrets(),
+           # Operators steer this stack from the UI: catalog approvals wait for a person's decision.
+           "LIENTHONG_APPROVAL_POLICY": os.environ.get("LIENTHONG_APPROVAL_POLICY", "operator")}
     os.environ.update(env)
     for make in (prefect_server, agency_simulator, deployments_server, gateway, relay):
         process = make(env)
