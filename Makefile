@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PGHOST ?= 127.0.0.1
 
-.PHONY: setup system-deps venv services demo test test-unit bench lint ui up down clean
+.PHONY: setup system-deps venv services demo test test-unit bench lint ui up down up-prod down-prod clean
 
 setup: system-deps venv services
 
@@ -34,6 +34,8 @@ test-unit: venv
 	$(BIN)/pytest tests/unit
 
 bench: setup
+	@# ocrmypdf is the digitization benchmark's second anchor only, never a dependency of the project.
+	@$(BIN)/python -c "import ocrmypdf" 2>/dev/null || $(BIN)/pip install -q ocrmypdf
 	$(BIN)/python -m bench
 
 lint: venv
@@ -48,6 +50,12 @@ up: setup
 
 down: venv
 	$(BIN)/python -m infra.local down
+
+up-prod: setup
+	$(BIN)/python -m infra.prod up
+
+down-prod: venv
+	$(BIN)/python -m infra.prod down
 
 clean:
 	rm -rf var .pytest_cache

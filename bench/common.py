@@ -7,6 +7,8 @@ import platform
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -36,12 +38,54 @@ def scratch_database(prefix: str = "lienthong_bench") -> Iterator[str]:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The machine a figure was measured on: CPU model, cores, memory, OS and Python."""
+    cpu, mem = platform.machine(), ""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+        cpu = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), cpu)
+        meminfo = Path("/proc/meminfo").read_text(encoding="utf-8")
+        kib = next(int(ln.split()[1]) for ln in meminfo.splitlines() if ln.startswith("MemTotal"))
+        mem = f", {kib / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return (f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}")
 
 
-def line(name: str, value: float, unit: str, anchor: float | None = None, anchor_name: str = "") -> str:
-    ratio = f"  ratio {value / anchor:.3f} vs {anchor_name}" if anchor else ""
-    return f"{name:<52} {value:>10.2f} {unit}{ratio}"
+@dataclass
+class Figure:
+    """One measured figure, with the anchor measured in the same run and the issue's target."""
+
+    name: str
+    value: float
+    unit: str
+    anchor: float | None = None
+    anchor_name: str = ""
+    target: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.anchor if self.anchor else None
+
+
+# Figures recorded by the running benchmark; ``python -m bench`` turns them into the report's table.
+FIGURES: list[Figure] = []
+
+
+def record(name: str, value: float, unit: str, anchor: float | None = None, anchor_name: str = "",
+           target: str = "") -> Figure:
+    """Keep a figure for the report's table (and return it, to print)."""
+    fig = Figure(name, value, unit, anchor, anchor_name, target)
+    FIGURES.append(fig)
+    return fig
+
+
+def line(name: str, value: float, unit: str, anchor: float | None = None, anchor_name: str = "",
+         target: str = "") -> str:
+    """A printed report line; the figure is recorded for the table as well."""
+    fig = record(name, value, unit, anchor, anchor_name, target)
+    ratio = f"  ratio {fig.ratio:.3f} vs {anchor_name}" if fig.ratio is not None else ""
+    return f"{name:<52} {value:>10.2f} {unit}{ratio}" + (f"  (target {target})" if target else "")
 
 
 @contextmanager
