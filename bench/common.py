@@ -90,30 +90,8 @@ def line(name: str, value: float, unit: str, anchor: float | None = None, anchor
 
 @contextmanager
 def prefect_server_on_postgres() -> Iterator[str]:
-    """A real ``prefect server start`` on a scratch PostgreSQL database (as in production);
-    yields its API URL. SQLite servers lock under concurrent runs (prefect-notes.md §4)."""
-    import tempfile
+    """A real ``prefect server start`` on a scratch PostgreSQL database; yields its API URL."""
+    from infra.local import prefect_server_on_postgres as start
 
-    from infra.local import Process
-    from tests.conftest import free_port
-
-    name = f"lienthong_prefect_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    port = free_port()
-    home = tempfile.mkdtemp(prefix="prefect-home-")
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    env = {"PREFECT_HOME": home, "PREFECT_API_DATABASE_CONNECTION_URL": f"{base}/{name}",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_API_PORT": str(port)}
-    import sys
-
-    server = Process("bench-prefect-server",
-                     [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                      "--port", str(port)], env, f"http://127.0.0.1:{port}/api/health")
-    server.start(timeout=120)
-    try:
-        yield f"http://127.0.0.1:{port}/api"
-    finally:
-        server.stop()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with start(PG_ADMIN, name="bench-prefect-server") as api:
+        yield api

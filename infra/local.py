@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -131,6 +132,45 @@ def prefect_server(env: Mapping[str, str]) -> Process:
                    [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                     "--port", port],
                    env, f"http://127.0.0.1:{port}/api/health")
+
+
+@contextlib.contextmanager
+def prefect_server_on_postgres(admin_url: str, name: str = "prefect-pg") -> Iterator[str]:
+    """A real ``prefect server start`` on a scratch PostgreSQL database, as in production; yields
+    its API URL and drops the database afterwards. Tests and benchmarks use it: a SQLite server
+    locks under concurrent runs ("database is locked", prefect-notes.md §4), and a write it loses
+    can leave a suspended run without its input schema, so that it can never be resumed.
+
+    ``admin_url`` is a libpq URL of a role that may create databases."""
+    import socket
+    import tempfile
+    import uuid
+
+    import psycopg
+
+    db = f"lienthong_prefect_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db}"')
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    home = tempfile.mkdtemp(prefix="prefect-home-")
+    env = {"PREFECT_HOME": home,
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"{base}/{db}",
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false",
+           "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
+    server = Process(f"{name}-{port}",
+                     [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                      "--port", str(port)], env, f"http://127.0.0.1:{port}/api/health")
+    try:
+        server.start(timeout=120)
+        yield f"http://127.0.0.1:{port}/api"
+    finally:
+        server.stop()
+        shutil.rmtree(home, ignore_errors=True)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 def agency_simulator(env: Mapping[str, str], port: int = 8710) -> Process:

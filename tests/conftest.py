@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,37 @@ PG_ADMIN = os.environ.get("LIENTHONG_TEST_PG", "postgresql://postgres@127.0.0.1:
 def _admin(sql: str) -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(sql)
+
+
+@contextmanager
+def prefect_harness() -> Iterator[str]:
+    """What ``prefect_test_harness`` does, on a PostgreSQL-backed server instead of its SQLite one:
+    this process (and every subprocess given ``PREFECT_API_URL``) talks to a fresh ``prefect
+    server start``. Yields the API URL."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    from infra.local import prefect_server_on_postgres
+
+    with (prefect_server_on_postgres(PG_ADMIN, name="test-prefect-server") as api,
+          temporary_settings({PREFECT_API_URL: api}),
+          prefect.context._temporary_global_settings_context(prefect.context.get_settings_context())):
+        yield api
+
+        async def drain() -> None:  # as the harness does: no log or event left for a stopped server
+            with contextlib.suppress(RuntimeError):  # the log worker never started
+                result = APILogWorker.instance().drain()
+                if inspect.isawaitable(result):
+                    await result
+            result = EventsWorker.drain_all()
+            if inspect.isawaitable(result):
+                await result
+
+        run_coro_as_sync(drain())
 
 
 @pytest.fixture(scope="session")

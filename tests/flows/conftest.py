@@ -1,4 +1,4 @@
-"""The Prefect test server is started once, and only for the flow tests (it costs ~10-15 s)."""
+"""The Prefect test server (on PostgreSQL) is started once, and only for the flow tests."""
 
 import asyncio
 from collections.abc import Iterator
@@ -8,9 +8,9 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
-    from prefect.testing.utilities import prefect_test_harness
+    from tests.conftest import prefect_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_harness():
         yield
 
 

@@ -163,7 +163,7 @@ def components_of(dossier_code: str) -> dict[str, ComponentRow]:
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """A Prefect test server for the transaction tests (requested explicitly, not autouse)."""
-    from prefect.testing.utilities import prefect_test_harness
+    from tests.conftest import prefect_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_harness():
         yield
