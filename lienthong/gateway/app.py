@@ -56,7 +56,6 @@ log = logging.getLogger("lienthong.gateway")
 TOKEN = re.compile(r"^[A-Za-z0-9._:~-]{1,128}$")
 NONCE = re.compile(r"^[A-Za-z0-9._~-]{8,128}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-DB_DOWN = (OperationalError, InterfaceError)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": desc}
