@@ -7,48 +7,22 @@ import asyncio
 import json
 import shutil
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
 
 from lienthong.db import session_scope
-from lienthong.db.models import ComponentRow, DossierRow
+from lienthong.db.models import ComponentRow
 from lienthong.digitize import components as core
 from lienthong.settings import get_settings, reset_settings
 from samples.forms import Degradation, birth_certificate, death_notice, write_pdf
+from tests.integration.accountability_factory import dossier_with_components
 
 pytestmark = [pytest.mark.flows, pytest.mark.integration]
 
 DASK_CODE = "000.00.06.H56-260310-0101"
 LOCAL_CODE = "000.00.06.H56-260310-0102"
-
-
-def _dossier(code: str, files: list[tuple[str, str]]) -> list[int]:
-    now = datetime(2026, 3, 10, 2, tzinfo=UTC)
-    with session_scope() as s:
-        d = DossierRow(
-            code=code,
-            uid=uuid.uuid4().hex,
-            unit_id="000.00.06.H56",
-            procedure_id="lien-thong-khai-sinh",
-            procedure_code="2.002621",
-            procedure_version="2024-06-10",
-            time_limit_days=3,
-            channel="in_person",
-            status=2,
-            received_at=now,
-            payload={},
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(d)
-        s.flush()
-        rows = [ComponentRow(dossier_id=d.id, code=c, name=c, file_ref=ref, paper=True) for c, ref in files]
-        s.add_all(rows)
-        s.flush()
-        return [r.id for r in rows]
 
 
 def _recorded(cid: int) -> dict[str, Any]:
@@ -113,8 +87,8 @@ def test_backlog_ocr_on_a_local_dask_cluster_equals_the_in_process_path(
     flipped = death_notice(303, Degradation(d.skew_degrees, d.blur_radius, d.noise_sigma, d.jpeg_quality, 180))
     write_pdf([first.image, flipped.image], up / "gbt.pdf")
     files = [("GCS", "uploads/gcs.jpg"), ("GBT", "uploads/gbt.pdf")]
-    dask_ids = _dossier(DASK_CODE, files)
-    local_ids = _dossier(LOCAL_CODE, files)
+    dask_ids = dossier_with_components(DASK_CODE, [(c, ref, True) for c, ref in files])
+    local_ids = dossier_with_components(LOCAL_CODE, [(c, ref, True) for c, ref in files])
 
     from flows.digitize_backlog import digitize_backlog
 

@@ -1,4 +1,5 @@
-"""Test dossiers for the accountability tests, inserted as rows (no reception service needed)."""
+"""Test dossiers, inserted as rows (no reception service needed): for the accountability tests,
+and the paper components the digitization tests read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lienthong.clock import localize
+from lienthong.db import session_scope
 from lienthong.db.models import (
     ComponentRow,
     DossierRow,
@@ -156,3 +158,15 @@ def make_dossier(
         )
     session.flush()
     return row
+
+
+def dossier_with_components(code: str, components: list[tuple[str, str | None, bool]],
+                            received_at: str = "2026-03-10T09:00:00") -> list[int]:
+    """A birth-registration dossier at reception (status 2) with ``(code, file reference, paper)``
+    components, committed; returns the components' ids in the order given."""
+    with session_scope() as s:
+        row = make_dossier(
+            s, code, procedure_id="lien-thong-khai-sinh", received_at=received_at, due_at=None, status=2,
+            components=[{"code": c, "name": c, "file_ref": ref, "paper": paper} for c, ref, paper in components])
+        s.flush()
+        return [c.id for c in sorted(row.components, key=lambda c: c.id)]

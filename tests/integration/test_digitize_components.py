@@ -3,8 +3,6 @@ Vietnamese reason (the dossier kept), weak scans sent to review, the operator's 
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from tasks.digitize import (
     review_description,
     review_input,
 )
+from tests.integration.accountability_factory import dossier_with_components
 
 pytestmark = pytest.mark.integration
 CODE = "000.00.06.H56-250301-0007"
@@ -34,35 +33,6 @@ def var_dir(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     reset_settings()
     (tmp_path / "uploads").mkdir()
     return tmp_path
-
-
-def _dossier(components: list[tuple[str, str | None, bool]]) -> list[int]:
-    now = datetime(2025, 3, 1, 9, tzinfo=UTC)
-    with session_scope() as s:
-        d = DossierRow(
-            code=CODE,
-            uid=uuid.uuid4().hex,
-            unit_id="000.00.06.H56",
-            procedure_id="lien-thong-khai-sinh",
-            procedure_code="2.002621",
-            procedure_version="2024-06-10",
-            time_limit_days=3,
-            channel="in_person",
-            status=2,
-            received_at=now,
-            payload={},
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(d)
-        s.flush()
-        rows = [
-            ComponentRow(dossier_id=d.id, code=code, name=code, file_ref=ref, paper=paper)
-            for code, ref, paper in components
-        ]
-        s.add_all(rows)
-        s.flush()
-        return [r.id for r in rows]
 
 
 def _row(cid: int) -> ComponentRow:
@@ -80,7 +50,7 @@ def test_dossier_components_are_digitized_and_bad_files_rejected_for_supplement(
     gcs = birth_certificate(71, level=0.6)
     gcs.save(up / "gcs.jpg")
     (up / "empty.pdf").write_bytes(b"")
-    ids = _dossier(
+    ids = dossier_with_components(CODE,
         [
             ("GCS", "uploads/gcs.jpg", True),
             ("GTCT", "uploads/empty.pdf", True),
@@ -115,7 +85,7 @@ def test_dossier_components_are_digitized_and_bad_files_rejected_for_supplement(
 def test_weak_scan_waits_for_an_operator_who_corrects_a_field(var_dir: Path) -> None:
     gbt = death_notice(72, Degradation(blur_radius=5.5, noise_sigma=4, jpeg_quality=30))
     gbt.save(var_dir / "uploads" / "gbt.jpg")
-    (cid,) = _dossier([("GBT", str(var_dir / "uploads" / "gbt.jpg"), True)])
+    (cid,) = dossier_with_components(CODE, [("GBT", str(var_dir / "uploads" / "gbt.jpg"), True)])
     with disable_run_logger():
         outcome = digitize_component.fn(cid)
     assert outcome["status"] == "needs_review"
@@ -140,7 +110,7 @@ def test_weak_scan_waits_for_an_operator_who_corrects_a_field(var_dir: Path) -> 
 
 def test_operator_can_refuse_an_unreadable_scan_for_supplement(var_dir: Path) -> None:
     birth_certificate(73, level=0.5).save(var_dir / "uploads" / "g.jpg")
-    (cid,) = _dossier([("GCS", "uploads/g.jpg", True)])
+    (cid,) = dossier_with_components(CODE, [("GCS", "uploads/g.jpg", True)])
     core.digitize_components([cid])
     core.apply_review(cid, confirmed=False, reject=True, note="Thiếu trang 2")
     row = _row(cid)
@@ -149,7 +119,7 @@ def test_operator_can_refuse_an_unreadable_scan_for_supplement(var_dir: Path) ->
 
 def test_backlog_lists_dossiers_with_pending_paper_components(var_dir: Path) -> None:
     birth_certificate(74, level=0.5).save(var_dir / "uploads" / "g.jpg")
-    _dossier([("GCS", "uploads/g.jpg", True)])
+    dossier_with_components(CODE, [("GCS", "uploads/g.jpg", True)])
     assert core.dossiers_with_pending() == [CODE]
     core.digitize_dossier(CODE)
     assert core.dossiers_with_pending() == []
