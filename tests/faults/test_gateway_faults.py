@@ -26,6 +26,7 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -191,25 +192,47 @@ class Tally:
     fired: list[Kill] = field(default_factory=list)
 
 
-async def deliver(client: httpx.AsyncClient, original: Original, tally: Tally) -> tuple[httpx.Response, dict[str, str]]:
-    """Send one request until it gets a definite answer: a fresh signature for every attempt."""
+async def post_until_answered(
+    client: httpx.AsyncClient,
+    body: bytes,
+    headers_for: Callable[[], dict[str, str]],
+    pause: Callable[[int], float],
+    tally: Tally,
+    what: str,
+) -> tuple[httpx.Response, dict[str, str], float]:
+    """POST until a definite answer (neither a retryable status nor a broken connection); returns
+    it, the headers of the answered attempt and the wall-clock time that attempt was sent."""
     deadline, attempt = time.monotonic() + GIVE_UP_SECONDS, 0
     while True:
-        headers = signed_headers(
-            original.agency, SECRETS[original.agency][0], "POST", PATH, original.body, idempotency_key=original.key
-        )
+        headers = headers_for()
         attempt += 1
         tally.attempts += 1
         try:
-            r = await client.post(PATH, content=original.body, headers=headers)
+            sent = time.time()
+            r = await client.post(PATH, content=body, headers=headers)
             if r.status_code not in RETRYABLE_STATUS:
-                return r, headers
+                return r, headers, sent
             tally.retry_status[r.status_code] += 1
         except httpx.TransportError:
             tally.connection_errors += 1
         if time.monotonic() > deadline:
-            raise AssertionError(f"{original.key}: no answer after {attempt} attempts")
-        await asyncio.sleep(min(2.0, 0.05 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0))
+            raise AssertionError(f"{what}: no answer after {attempt} attempts")
+        await asyncio.sleep(pause(attempt))
+
+
+async def deliver(client: httpx.AsyncClient, original: Original, tally: Tally) -> tuple[httpx.Response, dict[str, str]]:
+    """Send one request until it gets a definite answer: a fresh signature for every attempt,
+    backing off as a well-behaved agency would."""
+    secret = SECRETS[original.agency][0]
+    r, headers, _ = await post_until_answered(
+        client,
+        original.body,
+        lambda: signed_headers(original.agency, secret, "POST", PATH, original.body, idempotency_key=original.key),
+        lambda attempt: min(2.0, 0.05 * 2 ** min(attempt, 6)) * random.uniform(0.5, 1.0),
+        tally,
+        original.key,
+    )
+    return r, headers
 
 
 async def replay(client: httpx.AsyncClient, original: Original, tally: Tally) -> tuple[httpx.Response, float]:
@@ -218,20 +241,10 @@ async def replay(client: httpx.AsyncClient, original: Original, tally: Tally) ->
     await original.accepted.wait()
     headers = original.accepted_headers
     assert headers is not None
-    deadline = time.monotonic() + GIVE_UP_SECONDS
-    while True:
-        tally.attempts += 1
-        try:
-            age = time.time() - int(headers["X-Timestamp"])
-            r = await client.post(PATH, content=original.body, headers=headers)
-            if r.status_code not in RETRYABLE_STATUS:
-                return r, age
-            tally.retry_status[r.status_code] += 1
-        except httpx.TransportError:
-            tally.connection_errors += 1
-        if time.monotonic() > deadline:
-            raise AssertionError(f"replay of {original.key}: no answer")
-        await asyncio.sleep(0.2)
+    r, _, sent = await post_until_answered(
+        client, original.body, lambda: headers, lambda _attempt: 0.2, tally, f"replay of {original.key}"
+    )
+    return r, sent - int(headers["X-Timestamp"])
 
 
 async def send_all(stack: Stack, originals: list[Original], stream: list[Send], kills: list[Kill]) -> Tally:
