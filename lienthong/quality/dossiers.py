@@ -121,18 +121,39 @@ def merge_supplement(payload: Mapping[str, Any], *, fields: Mapping[str, Any] | 
 def apply_supplement(dossier_code: str, *, fields: Mapping[str, Any] | None = None,
                      new_payload: Mapping[str, Any] | None = None,
                      components: list[Mapping[str, Any]] | None = None) -> dict[str, Any]:
-    """Store the supplemented payload (and rows for new components); returns the new payload."""
+    """Store the supplemented payload and its components; returns the new payload.
+
+    A component of a new code gets a row. A component the citizen hands in again under a known
+    code with another file (a legible scan instead of a blurred one) replaces the row's file: the
+    row is received again, so that the next digitization reads the new file, and what was read
+    from the old one is kept under ``meta["replaced"]``."""
     with session_scope() as session:
         row = _row(session, dossier_code)
         merged = merge_supplement(row.payload, fields=fields, new_payload=new_payload,
                                   components=components)
+        now = get_clock().now()
         row.payload = merged
-        row.updated_at = get_clock().now()
-        known = set(session.execute(
-            select(ComponentRow.code).where(ComponentRow.dossier_id == row.id)).scalars())
+        row.updated_at = now
+        known = {c.code: c for c in session.execute(
+            select(ComponentRow).where(ComponentRow.dossier_id == row.id)).scalars()}
         for c in merged.get("components", []):
-            if c["code"] not in known:
+            old = known.get(c["code"])
+            if old is None:
                 session.add(ComponentRow(
                     dossier_id=row.id, code=c["code"], name=c["name"], file_ref=c.get("file"),
                     vault_address=c.get("vault_address"), paper=bool(c.get("paper")), meta={}))
+            elif c.get("file") and c["file"] != old.file_ref:
+                _replace_file(old, c, now.isoformat())
         return merged
+
+
+def _replace_file(row: ComponentRow, given: Mapping[str, Any], at: str) -> None:
+    meta = dict(row.meta or {})
+    earlier = {k: meta.pop(k) for k in ("digitize", "supplement_reason") if k in meta}
+    meta["replaced"] = [*meta.get("replaced", []), {
+        "file_ref": row.file_ref, "status": row.status, "confidence": row.confidence, "at": at,
+        **earlier}]
+    row.file_ref, row.name = str(given["file"]), str(given.get("name") or row.name)
+    row.paper = row.paper or bool(given.get("paper"))  # a paper component's new scan is paper too
+    row.vault_address, row.reused, row.from_national_vault = None, False, False
+    row.digitized, row.status, row.confidence, row.meta = False, "received", None, meta

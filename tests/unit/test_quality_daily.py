@@ -119,3 +119,26 @@ def test_data_docs_hold_no_personal_data(db: str, tmp_path: Path) -> None:
                      for f in (tmp_path / "docs").rglob("*.html"))
     assert "header.citizen_id.sex.applicant" in html or "citizen_id" in html
     assert codes and not [s for s in secrets if s in html]
+
+
+def test_a_component_handed_in_again_replaces_its_file_once(db: str) -> None:
+    code = _receive("lien-thong-khai-sinh", 4)
+    with session_scope() as session:
+        gcs = session.execute(select(ComponentRow).join(DossierRow).where(
+            DossierRow.code == code, ComponentRow.code == "GCS")).scalar_one()
+        old_ref = gcs.file_ref
+        gcs.status, gcs.digitized, gcs.confidence = "digitized", True, 0.9
+        gcs.meta = {"digitize": {"file_ref": old_ref, "fields": {"so": {"value": "1"}}}}
+    given = [{"code": "GCS", "name": "Giấy chứng sinh", "file": "uploads/gcs-ro-net.jpg", "paper": True}]
+    for _ in range(2):  # a resumed run applies its supplement again: the second time changes nothing
+        apply_supplement(code, components=given)
+    with session_scope() as session:
+        rows = session.execute(select(ComponentRow).join(DossierRow).where(
+            DossierRow.code == code, ComponentRow.code == "GCS")).scalars().all()
+    assert len(rows) == 1
+    (row,) = rows
+    assert (row.file_ref, row.status, row.digitized, row.confidence, row.paper) == (
+        "uploads/gcs-ro-net.jpg", "received", False, None, True)
+    assert "digitize" not in row.meta
+    (earlier,) = row.meta["replaced"]
+    assert earlier["file_ref"] == old_ref and earlier["digitize"]["fields"]["so"]["value"] == "1"
