@@ -37,7 +37,7 @@ from lienthong.routing import AUTOMATIC, ApprovalInvalid
 from lienthong.settings import get_settings
 from lienthong.timeline import timeline_markdown
 from tasks.accountability import render_form_task
-from tasks.digitize import apply_review_decision, digitize_dossier, review_input
+from tasks.digitize import apply_review_decision, components_to_review, digitize_dossier, review_input
 from tasks.intake import component_problems, request_supplement, supplement_received
 from tasks.procedure import (
     AgencyResultInput,
@@ -75,11 +75,7 @@ def intake(dossier_code: str) -> Status:
     reuse_components(dossier_code)
     round_no = 0
     while True:
-        digitized = digitize_dossier(dossier_code)
-        for item in digitized["needs_review"]:
-            cid = item["component_id"]
-            decision = suspend_flow_run(wait_for_input=review_input(cid), key=f"review-{cid}-{round_no}")
-            apply_review_decision(cid, decision)
+        digitize_and_review(dossier_code)
         checked = validate_dossier(dossier_code)
         lines = [*checked["lines_vi"], *component_problems(dossier_code)]
         if not lines:
@@ -90,6 +86,18 @@ def intake(dossier_code: str) -> Status:
             render_form_task(dossier_code, "03")
             return Status(dossier_status(dossier_code))
         await_supplement(dossier_code, lines, round_no)
+
+
+def digitize_and_review(dossier_code: str) -> None:
+    """Digitize the dossier's paper components not read yet (new ones, or new files of old ones);
+    each file the quality gate holds waits (suspended) for an operator's review. The question is
+    read from the database and keyed on the component and its file, so that the run, which a
+    resume starts again from the top, finds every answer it was given."""
+    digitize_dossier(dossier_code)
+    for item in components_to_review(dossier_code):
+        cid = item["component_id"]
+        decision = suspend_flow_run(wait_for_input=review_input(cid), key=item["key"])
+        apply_review_decision(cid, decision)
 
 
 def await_supplement(dossier_code: str, lines: list[str], round_no: int) -> None:
@@ -210,6 +218,8 @@ def await_approval(dossier_code: str, spec: StepSpec, ref: str) -> dict[str, Any
                 "decision": "refuse", "officer": str(decision["officer"]), "key": f"{key}-stopped",
                 "reason": "Hồ sơ vẫn chưa đầy đủ sau khi đã yêu cầu bổ sung: " + lines[0]})
         await_supplement(dossier_code, lines, round_no)
+        # What the citizen handed in is read before the officer is asked again.
+        digitize_and_review(dossier_code)
     raise RuntimeError(f"dossier {dossier_code}: {MAX_APPROVAL_ASKS} approval answers could not be applied")
 
 

@@ -73,6 +73,14 @@ def digitize_dossier(dossier_code: str) -> dict[str, Any]:
     return summary
 
 
+@task(name="components-to-review", cache_policy=NO_CACHE, **retrying(),
+      task_run_name="components-to-review · {dossier_code}")
+def components_to_review(dossier_code: str) -> list[dict[str, Any]]:
+    """The components an operator must review before the dossier goes on, each with its suspend
+    key (see :func:`lienthong.digitize.components.awaiting_review`)."""
+    return core.awaiting_review(dossier_code)
+
+
 @task(name="ocr-page", cache_policy=NO_CACHE, persist_result=False)
 def ocr_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
     """One page's OCR where the flow's task runner puts it (a Dask worker for digitize-backlog).

@@ -4,6 +4,7 @@ reason, and the dossier is kept so the official can ask for a supplement."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,40 @@ def pending_components(dossier_code: str) -> list[int]:
             .order_by(ComponentRow.id)
         ).all()
         return [c.id for c in rows if _is_pending(c)]
+
+
+def review_key(component_id: int, file_ref: str) -> str:
+    """The suspend key of a component's review: the same for the same file, so that a resumed run
+    finds the answer it was given, and another for a new file handed in with a supplement."""
+    return f"review-{component_id}-{hashlib.sha256(file_ref.encode()).hexdigest()[:12]}"
+
+
+def awaiting_review(dossier_code: str) -> list[dict[str, Any]]:
+    """The dossier's components the quality gate held (for review, or a file it refused) whose
+    current file no operator has reviewed yet: ``{"component_id", "key", "reasons"}``.
+
+    Read from the database, not from one digitization's outcome: a run resumed after a review
+    re-runs the flow from the top, where nothing is left to digitize, and must still find the
+    question (and so the answer) again."""
+    with session_scope() as s:
+        rows = s.scalars(
+            select(ComponentRow)
+            .join(DossierRow)
+            .where(DossierRow.code == dossier_code, ComponentRow.status.in_((NEEDS_REVIEW, REJECTED)))
+            .order_by(ComponentRow.id)
+        ).all()
+        out = []
+        for c in rows:
+            d = (c.meta or {}).get("digitize", {})
+            # "review" is the reader's verdict (true: to review) until an operator's answer, a
+            # dict (see apply_review), replaces it.
+            if not c.file_ref or d.get("file_ref") != c.file_ref or isinstance(d.get("review"), dict):
+                continue
+            reasons = [str(r.get("message_vi", "")) for r in d.get("reasons", [])]
+            if d.get("error"):
+                reasons.append(str(d["error"].get("message_vi") or d["error"].get("code", "")))
+            out.append({"component_id": c.id, "key": review_key(c.id, c.file_ref), "reasons": reasons})
+        return out
 
 
 def dossiers_with_pending(limit: int = 100) -> list[str]:
