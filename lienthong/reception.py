@@ -28,7 +28,7 @@ from lienthong.catalog import Catalog, get_catalog
 from lienthong.clock import localize
 from lienthong.codes import format_dossier_code
 from lienthong.db import session_scope
-from lienthong.db.models import ComponentRow, DossierRow, DossierSequence, StatusHistory
+from lienthong.db.models import ComponentRow, DossierRow, DossierSequence, StatusHistory, table_of
 from lienthong.dossier import Dossier, Status, StatusChange
 from lienthong.payloads import Submission
 from lienthong.settings import get_settings
@@ -45,12 +45,6 @@ class Receipt:
     received_at: datetime
     due_at: datetime
     created: bool
-
-
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def receive(
@@ -115,7 +109,7 @@ def existing_receipts(session: Session, keys: Sequence[str]) -> dict[str, Receip
     """The dossiers already received under these idempotency keys, by key."""
     if not keys:
         return {}
-    dossiers = _table(DossierRow)
+    dossiers = table_of(DossierRow)
     rows = session.connection().execute(
         select(dossiers.c.code, dossiers.c.uid, dossiers.c.procedure_id, dossiers.c.procedure_code,
                dossiers.c.received_at, dossiers.c.due_at, dossiers.c.idempotency_key)
@@ -233,8 +227,8 @@ def write_new(conn: Connection, planned: Sequence[Planned], also: tuple[str, dic
         for k, (p, c) in enumerate((p, c) for p in planned for c in p.components)
     ]
     if conn.dialect.name != "postgresql":
-        ids = {r.code: r.id for r in insert_rows(conn, _table(DossierRow), rows, returning=("id", "code"))}
-        for table, children in ((_table(StatusHistory), history), (_table(ComponentRow), components)):
+        ids = {r.code: r.id for r in insert_rows(conn, table_of(DossierRow), rows, returning=("id", "code"))}
+        for table, children in ((table_of(StatusHistory), history), (table_of(ComponentRow), components)):
             insert_rows(conn, table, [
                 {"dossier_id": ids[c["_code"]], **{k: v for k, v in c.items() if not k.startswith("_")}}
                 for c in children
@@ -243,9 +237,9 @@ def write_new(conn: Connection, planned: Sequence[Planned], also: tuple[str, dic
             raise ValueError("a combined write needs PostgreSQL")
         return
     keyed = {"_code": "VARCHAR(40)", "_ord": "INTEGER"}
-    d_cols, d_unnest, params = unnest(_table(DossierRow), rows, "d", conn.dialect)
-    h_cols, h_unnest, h_params = unnest(_table(StatusHistory), history, "h", conn.dialect, keyed)
-    c_cols, c_unnest, c_params = unnest(_table(ComponentRow), components, "c", conn.dialect, keyed,
+    d_cols, d_unnest, params = unnest(table_of(DossierRow), rows, "d", conn.dialect)
+    h_cols, h_unnest, h_params = unnest(table_of(StatusHistory), history, "h", conn.dialect, keyed)
+    c_cols, c_unnest, c_params = unnest(table_of(ComponentRow), components, "c", conn.dialect, keyed,
                                         columns=("_code", "_ord", *COMPONENT_KEYS))
     params.update(h_params)
     params.update(c_params)
@@ -271,7 +265,7 @@ def _allocate(session: Session, unit_id: str, per_day: dict[date, int]) -> dict[
     """The first of ``n`` consecutive sequence numbers for each day: one upsert per day, in day
     order (two transactions then lock the numbering rows in the same order), each holding the
     day's row lock until commit, so parallel writers never see the same number."""
-    table = _table(DossierSequence)
+    table = table_of(DossierSequence)
     conn = session.connection()
     ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
     first: dict[date, int] = {}

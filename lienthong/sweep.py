@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from lienthong.calendar import WorkingCalendar, get_calendar
 from lienthong.catalog import get_catalog
 from lienthong.clock import get_clock, localize
 from lienthong.db import session_scope
-from lienthong.db.models import DossierRow, HandOver, ReappointmentRow, StepRow
+from lienthong.db.models import DossierRow, HandOver, ReappointmentRow, StepRow, table_of
 from lienthong.db.store import to_aggregate
 from lienthong.errors import LienThongError, ReappointmentRefused
 from lienthong.notify import (
@@ -127,8 +127,7 @@ def _record(
     detail: dict[str, Any] | None = None,
 ) -> bool:
     """Insert a sweep event unless it exists; True when this call recorded it (first time)."""
-    table = SweepEvent.__table__
-    assert isinstance(table, Table)
+    table = table_of(SweepEvent)
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     stmt = (

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -67,6 +68,13 @@ class TZDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: TZDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's Core table (for statements built without the ORM), typed as one."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class DossierSequence(Base):

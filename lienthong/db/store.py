@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from lienthong.db.models import (
     StatusHistory,
     StepRow,
     SupplementRow,
+    table_of,
 )
 from lienthong.dossier import Dossier, Reappointment, Status, StatusChange, SupplementRequest
 from lienthong.errors import LienThongError
@@ -32,8 +33,7 @@ class DossierNotFound(LienThongError, LookupError):
 def next_sequence(session: Session, unit_id: str, day: date) -> int:
     """The next dossier sequence number of a unit for a day: one atomic upsert, so parallel writers
     on PostgreSQL queue on the row lock and never see the same number."""
-    table = DossierSequence.__table__
-    assert isinstance(table, Table)
+    table = table_of(DossierSequence)
     dialect = session.get_bind().dialect.name
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
     stmt = ins.values(unit_id=unit_id, day=day, last_value=1).on_conflict_do_update(

@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from lienthong.clock import get_clock
 from lienthong.db import session_scope
-from lienthong.db.models import DossierRow, InboxRow, StepRow, SupplementRow
+from lienthong.db.models import DossierRow, InboxRow, StepRow, SupplementRow, table_of
 from lienthong.dossier import Status
 from lienthong.gateway.errors import (
     Conflict,
@@ -136,8 +136,7 @@ def _claim_nonces(session: Session, deliveries: list[Delivery]) -> list[bool]:
     """Claim every delivery's nonce in one statement; False for a nonce already used (before, by
     another transaction, or earlier in this list). On PostgreSQL a nonce being claimed by a
     concurrent transaction waits for it, so a replay racing its original never gets through."""
-    table = GatewayNonce.__table__
-    assert isinstance(table, Table)
+    table = table_of(GatewayNonce)
     seen_at = datetime.now(UTC)
     wanted = sorted({(d.agency, d.nonce) for d in deliveries})  # one lock order for every batch
     rows = [{"agency": a, "nonce": n, "seen_at": seen_at} for a, n in wanted]
@@ -297,8 +296,7 @@ def _new_inbox(
 
 def _answer(session: Session, inbox_id: int, accepted: Accepted) -> Answer:
     body = accepted.model_dump(mode="json", exclude_none=True)
-    inbox = InboxRow.__table__
-    assert isinstance(inbox, Table)
+    inbox = table_of(InboxRow)
     session.connection().execute(
         update(inbox).where(inbox.c.id == inbox_id).values(response=body, dossier_code=accepted.dossier_code)
     )
@@ -338,8 +336,7 @@ def _inbox_row(w: DossierWork, dump: dict[str, Any], now: datetime) -> dict[str,
 def _receive_dossiers(session: Session, works: list[DossierWork]) -> list[Answer | GatewayError]:
     """New dossiers, nonces already claimed: their inbox rows in one statement; a key already on
     record (or twice in the batch) gets the original answer, the others become dossiers together."""
-    inbox = InboxRow.__table__
-    assert isinstance(inbox, Table)
+    inbox = table_of(InboxRow)
     now = get_clock().now()
     dumps = [w.submission.model_dump(mode="json") for w in works]
     first: dict[tuple[str, str], int] = {}
@@ -375,8 +372,8 @@ def _dossiers_pg(session: Session, items: list[tuple[Delivery, DossierWork]]) ->
     nonce_rows = [{"agency": a, "nonce": n, "seen_at": seen_at} for a, n in sorted(nonce_first)]
     inbox_rows = [{"_nonce": works[i].delivery.nonce, "_ord": i, **_inbox_row(works[i], dumps[i], now)}
                   for i in candidates]
-    n_cols, n_unnest, params = unnest(_tbl(GatewayNonce), nonce_rows, "n", conn.dialect)
-    i_cols, i_unnest, i_params = unnest(_tbl(InboxRow), inbox_rows, "i", conn.dialect,
+    n_cols, n_unnest, params = unnest(table_of(GatewayNonce), nonce_rows, "n", conn.dialect)
+    i_cols, i_unnest, i_params = unnest(table_of(InboxRow), inbox_rows, "i", conn.dialect,
                                         {"_nonce": "VARCHAR(128)", "_ord": "INTEGER"})
     params.update(i_params)
     params["keys"] = [f"{w.delivery.agency}:{w.delivery.idempotency_key}" for w in works]
@@ -412,12 +409,6 @@ def _dossiers_pg(session: Session, items: list[tuple[Delivery, DossierWork]]) ->
         elif (d.agency, d.idempotency_key) in inserted:
             fresh[i] = inserted.pop((d.agency, d.idempotency_key))  # the first of its key: its row
     return _receive_fresh(session, works, dumps, fresh, on_record, outcomes)
-
-
-def _tbl(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _receive_fresh(
@@ -462,7 +453,7 @@ def _receive_fresh(
             conn.exec_driver_sql(update_sql, params)
     else:
         write_new(conn, planned)
-        inbox = _tbl(InboxRow)
+        inbox = table_of(InboxRow)
         if answers["id"]:
             conn.execute(
                 update(inbox).where(inbox.c.id == bindparam("b_id"))
