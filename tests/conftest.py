@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,15 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 import uvicorn  # noqa: E402
+
+
+def until(cond: Callable[[], bool], what: str, timeout: float = 20.0, poll: float = 0.02) -> None:
+    """Wait for ``cond()`` to hold, checking every ``poll`` seconds; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(poll)
 
 
 def free_port() -> int:

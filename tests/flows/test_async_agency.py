@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
 import pytest
 from prefect.settings import PREFECT_API_URL
@@ -23,6 +21,7 @@ from lienthong.dossier import Status
 from lienthong.routing import APPROVAL
 from lienthong.settings import reset_settings
 from lienthong.sweep import OPEN_STEP_STATUSES
+from tests.conftest import until
 from tests.flows.runs import execute, read_run
 from tests.integration.gateway_helpers import (
     Signed,
@@ -36,14 +35,6 @@ pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("forget_runs")]
 def steps() -> dict[str, StepRow]:
     with session_scope() as s:
         return {st.step_key: st for st in s.execute(select(StepRow)).scalars()}
-
-
-def until(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -64,7 +55,8 @@ def async_agencies(gateway, agency_sim, monkeypatch):  # type: ignore[no-untyped
 def release(sim, n: int) -> None:  # type: ignore[no-untyped-def]
     """Let the agencies answer now, and wait until the gateway has taken ``n`` callbacks in all."""
     sim.release()
-    until(lambda: sum(d["state"] == "delivered" for d in sim.deliveries().values()) == n, f"{n} callbacks")
+    until(lambda: sum(d["state"] == "delivered" for d in sim.deliveries().values()) == n, f"{n} callbacks",
+          timeout=30.0, poll=0.05)
 
 
 def test_the_run_waits_suspended_for_each_agency_and_the_callbacks_resume_it_to_the_end(async_agencies):

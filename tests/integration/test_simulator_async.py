@@ -5,7 +5,6 @@ down, bounded, never retried after a refusal; polling the same ticket keeps work
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from lienthong.agencies import StepRequest
 from lienthong.agencies.client import HttpAgencyClient
 from lienthong.agencies.simulator import Simulator, Switches, create_app
 from lienthong.gateway.signing import matches
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, until
 
 pytestmark = pytest.mark.integration
 
@@ -62,14 +61,6 @@ def fast(**kw: Any) -> Switches:
     base: dict[str, Any] = {"mode": "instant", "callback_delay_seconds": 0.05, "callback_backoff_seconds": 0.05,
                             "callback_backoff_max_seconds": 0.2, "callback_attempts": 8}
     return Switches(**{**base, **kw})
-
-
-def until(cond: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture
