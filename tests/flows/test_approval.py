@@ -11,9 +11,6 @@ from typing import Any
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-from prefect.client.schemas.sorting import ArtifactSort
-from prefect.flow_runs import resume_flow_run
 from sqlalchemy import select
 
 from flows.procedure import procedure, start_run
@@ -25,16 +22,11 @@ from lienthong.routing import APPROVAL
 from lienthong.settings import get_settings, reset_settings
 from lienthong.sweep import OPEN_STEP_STATUSES
 from samples.dossiers import make_submission
-from tests.flows.runs import execute, read_run
+from tests.flows.runs import answer, execute, pause_key, read_run, timeline
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("forget_runs")]
 T = datetime.fromisoformat("2026-03-10T09:15:00+07:00")
 OFFICER = "Trần Thị Bích"
-
-
-def pause_key(run_id: str) -> str | None:
-    state = read_run(run_id).state
-    return state.state_details.pause_key if state.is_paused() else None
 
 
 def steps() -> dict[str, StepRow]:
@@ -45,17 +37,6 @@ def steps() -> dict[str, StepRow]:
 def dossier() -> DossierRow:
     with session_scope() as s:
         return s.execute(select(DossierRow)).scalar_one()
-
-
-def timeline(code: str) -> str:
-    async def read() -> str:
-        key = "dossier-" + "".join(c if c.isalnum() else "-" for c in code.lower())
-        async with get_client() as client:
-            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                                               sort=ArtifactSort.CREATED_DESC, limit=1)
-            return str(arts[0].data)
-
-    return asyncio.run(read())
 
 
 @pytest.fixture
@@ -73,11 +54,6 @@ def paused(db, agency_sim, monkeypatch):  # type: ignore[no-untyped-def]
     assert ks.status in OPEN_STEP_STATUSES and set(ks.outputs) == {"personal_id", "birth_extract", APPROVAL}
     assert set(steps()) == {"khai_sinh"}  # nothing downstream before the signature
     return code, run_id, ks.ref, sub
-
-
-def answer(run_id: str, **form: Any) -> None:
-    resume_flow_run(run_id, run_input=form)
-    execute(run_id)
 
 
 def test_approval_form_is_typed_and_described_in_vietnamese(paused):

@@ -1,17 +1,9 @@
 """The generic procedure flow on a real Prefect server, PostgreSQL and the agency simulator."""
 
-import asyncio
-import os
 import random
-import subprocess
-import sys
 from datetime import datetime
 
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-from prefect.client.schemas.sorting import ArtifactSort
-from prefect.settings import PREFECT_API_URL
 from sqlalchemy import select
 
 from flows.procedure import procedure, start_run
@@ -20,6 +12,7 @@ from lienthong.db.models import DossierRow, StepRow
 from lienthong.dossier import Status
 from lienthong.reception import receive
 from samples.dossiers import make_submission
+from tests.flows.runs import execute, read_run, timeline
 
 pytestmark = pytest.mark.flows
 T = datetime.fromisoformat("2026-03-10T09:15:00+07:00")
@@ -63,17 +56,7 @@ def test_timeline_artifact_shows_steps_and_verdicts_without_personal_data(db, ag
     sub = make_submission("lien-thong-khai-sinh", random.Random(14), T)
     code = receive(sub).dossier_code
     procedure(dossier_code=code)
-
-    async def read() -> str:
-        # The newest version of the dossier's artifact: every test restarts the dossier sequence,
-        # so earlier tests left artifacts under the same key.
-        key = "dossier-" + "".join(c if c.isalnum() else "-" for c in code.lower())
-        async with get_client() as client:
-            arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                                               sort=ArtifactSort.CREATED_DESC, limit=1)
-            return str(arts[0].data)
-
-    md = asyncio.run(read())
+    md = timeline(code)
     assert code in md and "UBND_XA" in md and "Đúng hạn" in md
     assert sub.child.full_name not in md and sub.applicant.citizen_id not in md
 
@@ -84,16 +67,8 @@ def test_deployment_run_is_named_after_procedure_and_dossier(db, agency_sim):
     run_id = start_run(code)
     assert start_run(code) == run_id  # a redelivered start never makes a second run
     # Started as a runner starts it: a subprocess loading the deployment's entrypoint.
-    env = {**os.environ, "PREFECT__FLOW_RUN_ID": run_id, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    done = subprocess.run([sys.executable, "-m", "prefect.engine"], env=env, capture_output=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-
-    async def read():  # type: ignore[no-untyped-def]
-        async with get_client() as client:
-            return await client.read_flow_run(run_id)
-
-    finished = asyncio.run(read())
+    execute(run_id)
+    finished = read_run(run_id)
     assert finished.state.is_completed()
     assert finished.name == f"chuyen-nhuong-dat · {code}"
     with session_scope() as s:

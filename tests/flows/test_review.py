@@ -8,10 +8,8 @@ from __future__ import annotations
 import random
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prefect.flow_runs import resume_flow_run
 from sqlalchemy import select
 
 from flows.procedure import procedure, start_run
@@ -22,7 +20,7 @@ from lienthong.reception import receive
 from lienthong.settings import get_settings, reset_settings
 from samples.dossiers import make_submission
 from samples.forms import birth_certificate
-from tests.flows.runs import execute, read_run
+from tests.flows.runs import answer, execute, pause_key, read_run
 
 pytestmark = [pytest.mark.flows, pytest.mark.usefixtures("forget_runs")]
 T = datetime.fromisoformat("2026-03-10T09:15:00+07:00")
@@ -52,16 +50,6 @@ def received(gcs_ref: str) -> str:
 def gcs() -> ComponentRow:
     with session_scope() as s:
         return s.execute(select(ComponentRow).where(ComponentRow.code == "GCS")).scalar_one()
-
-
-def pause_key(run_id: str) -> str | None:
-    state = read_run(run_id).state
-    return state.state_details.pause_key if state.is_paused() else None
-
-
-def answer(run_id: str, **form: Any) -> None:
-    resume_flow_run(run_id, run_input=form)
-    execute(run_id)
 
 
 def test_a_resumed_run_applies_the_review_it_was_given(db, agency_sim):  # type: ignore[no-untyped-def]

@@ -1,17 +1,11 @@
 """A dossier that breaks the law's rules: one complete request for supplement (Form 02), the run
 suspended without holding a worker, and resumed by the citizen's supplement."""
 
-import asyncio
-import os
 import random
-import subprocess
-import sys
 from datetime import datetime
 
 import pytest
-from prefect.client.orchestration import get_client
 from prefect.flow_runs import resume_flow_run
-from prefect.settings import PREFECT_API_URL
 from sqlalchemy import select
 
 from flows.procedure import procedure, start_run
@@ -21,24 +15,10 @@ from lienthong.dossier import Status
 from lienthong.reception import receive
 from lienthong.settings import get_settings
 from samples.dossiers import make_submission
+from tests.flows.runs import execute, read_run
 
 pytestmark = pytest.mark.flows
 T = datetime.fromisoformat("2026-03-10T09:15:00+07:00")
-
-
-def execute(run_id: str) -> None:
-    """Run (or continue) a flow run as a served runner would: a subprocess of the engine."""
-    env = {**os.environ, "PREFECT__FLOW_RUN_ID": run_id, "PREFECT_API_URL": PREFECT_API_URL.value()}
-    done = subprocess.run([sys.executable, "-m", "prefect.engine"], env=env, capture_output=True, timeout=300)
-    assert done.returncode == 0, done.stderr.decode()[-3000:]
-
-
-def state_of(run_id: str):  # type: ignore[no-untyped-def]
-    async def read():  # type: ignore[no-untyped-def]
-        async with get_client() as client:
-            return (await client.read_flow_run(run_id)).state
-
-    return asyncio.run(read())
 
 
 def dossier() -> DossierRow:
@@ -53,7 +33,7 @@ def test_invalid_dossier_waits_suspended_for_the_supplement_then_runs_to_the_end
     run_id = start_run(code)
     execute(run_id)
 
-    state = state_of(run_id)
+    state = read_run(run_id).state
     assert state.is_paused() and state.name == "Suspended"
     row = dossier()
     assert row.status == Status.SUPPLEMENT_REQUESTED and row.clock_paused_at is not None
@@ -66,7 +46,7 @@ def test_invalid_dossier_waits_suspended_for_the_supplement_then_runs_to_the_end
     # The citizen corrects the certificate's sex; the run resumes from its stored input.
     resume_flow_run(run_id, run_input={"fields": {"birth_certificate.child_sex": sub.child.sex}})
     execute(run_id)
-    assert state_of(run_id).is_completed()
+    assert read_run(run_id).state.is_completed()
     row = dossier()
     assert row.status == Status.RETURNED
     with session_scope() as s:
@@ -86,7 +66,7 @@ def test_a_second_failure_after_the_supplement_is_a_second_request_during_apprai
     execute(run_id)
     resume_flow_run(run_id, run_input={"note": "đã nộp lại"})  # supplies nothing that fixes it
     execute(run_id)
-    assert state_of(run_id).is_paused()
+    assert read_run(run_id).state.is_paused()
     with session_scope() as s:
         phases = s.execute(select(SupplementRow.phase).order_by(SupplementRow.id)).scalars().all()
     assert phases == ["reception", "processing"] and dossier().status == Status.SUPPLEMENT_REQUESTED
