@@ -49,6 +49,13 @@ def event_body(
     }
 
 
+def body_of(ev: VaultEvent) -> dict[str, Any]:
+    """What a stored event's hash covers (see :func:`event_body`)."""
+    return event_body(at=ev.at, kind=ev.kind, address=ev.address, actor=ev.actor,
+                      dossier_code=ev.dossier_code, procedure_code=ev.procedure_code,
+                      legal_basis=ev.legal_basis, detail=ev.detail)
+
+
 def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(body)).hexdigest()
 
@@ -144,16 +151,7 @@ def verify_chain(session: Session) -> tuple[list[ChainProblem], list[VaultEvent]
     events = list(session.execute(select(VaultEvent).order_by(VaultEvent.seq)).scalars())
     prev = GENESIS_HASH
     for ev in events:
-        body = event_body(
-            at=ev.at,
-            kind=ev.kind,
-            address=ev.address,
-            actor=ev.actor,
-            dossier_code=ev.dossier_code,
-            procedure_code=ev.procedure_code,
-            legal_basis=ev.legal_basis,
-            detail=ev.detail,
-        )
+        body = body_of(ev)
         if ev.prev_hash != prev:
             problems.append(
                 ChainProblem(

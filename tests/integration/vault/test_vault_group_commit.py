@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lienthong.db import session_scope
-from lienthong.vault.chain import chain_hash, event_body, verify_chain
+from lienthong.vault.chain import body_of, chain_hash, verify_chain
 from lienthong.vault.errors import PublicationConflict
 from lienthong.vault.index import VaultChainHead, VaultEvent, VaultLink, VaultResult
 from lienthong.vault.publish import (
@@ -72,16 +72,7 @@ def test_single_publications_chain_events_that_python_recomputes(vault_env):
         problems, events = verify_chain(s)
         assert problems == [] and len(events) == 4
         for prev, ev in zip([None, *events], events, strict=False):
-            body = event_body(
-                at=ev.at,
-                kind=ev.kind,
-                address=ev.address,
-                actor=ev.actor,
-                dossier_code=ev.dossier_code,
-                procedure_code=ev.procedure_code,
-                legal_basis=ev.legal_basis,
-                detail=ev.detail,
-            )
+            body = body_of(ev)
             assert ev.prev_hash == (prev.hash if prev else "0" * 64)
             assert ev.hash == chain_hash(ev.prev_hash, body)
         row = s.scalar(select(VaultResult).where(VaultResult.address == linked.address))
