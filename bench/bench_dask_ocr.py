@@ -23,6 +23,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     from lienthong.settings import reset_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
-    old_env = {k: os.environ.get(k) for k in ("LIENTHONG_VAR_DIR", "PREFECT_API_URL")}
+    environ = mock.patch.dict(os.environ, {"LIENTHONG_VAR_DIR": str(tmp / "var")})
+    environ.start()  # stopped below: every variable set here or later is put back as it was
     try:
-        os.environ["LIENTHONG_VAR_DIR"] = str(tmp / "var")
         reset_settings()
         uploads = tmp / "var" / "uploads"
         uploads.mkdir(parents=True)
@@ -136,11 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  cluster of {k} started and warmed in {started:.1f} s (not in the figure); "
                       f"last run: {totals['digitized']} digitized, {totals['needs_review']} to review")
     finally:
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        environ.stop()
         reset_settings()
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

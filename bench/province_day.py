@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench.common import line, machine
 
@@ -298,10 +299,9 @@ def run_anchor(items: list[Item], files: dict[str, Path]) -> dict[str, float]:
     from bench.common import scratch_database
 
     var = Path(tempfile.mkdtemp(prefix="bench-province-anchor-"))
-    saved = {k: os.environ.get(k) for k in ("LIENTHONG_VAR_DIR", "LIENTHONG_CLOCK", "LIENTHONG_VAULT_BACKEND",
-                                            "LIENTHONG_AGENCY_API_URL", "LIENTHONG_DATABASE_URL")}
-    os.environ.update({"LIENTHONG_VAR_DIR": str(var), "LIENTHONG_CLOCK": "fixed:2026-03-10T16:30:00+07:00",
-                       "LIENTHONG_VAULT_BACKEND": "file"})
+    environ = mock.patch.dict(os.environ, {"LIENTHONG_VAR_DIR": str(var), "LIENTHONG_VAULT_BACKEND": "file",
+                                           "LIENTHONG_CLOCK": "fixed:2026-03-10T16:30:00+07:00"})
+    environ.start()  # stopped below: every variable set here or later is put back as it was
     from lienthong.agencies.client import HttpAgencyClient
     from lienthong.agencies.simulator import Simulator, Switches, create_app
     from lienthong.db import dispose_engines
@@ -335,11 +335,7 @@ def run_anchor(items: list[Item], files: dict[str, Path]) -> dict[str, float]:
                 statuses[int(result.status)] = statuses.get(int(result.status), 0) + 1
             seconds = time.perf_counter() - t0
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        environ.stop()
         reset_settings()
         reset_vault_settings()
         shutil.rmtree(var, ignore_errors=True)

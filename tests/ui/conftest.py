@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
@@ -60,17 +61,9 @@ def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServ
             env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         _wait_healthy(f"{env['PREFECT_API_URL']}/health", proc, log)
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
-                yield PrefectServer(f"http://127.0.0.1:{port}", env["PREFECT_API_URL"], env, log)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        with mock.patch.dict(os.environ, env), \
+                temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+            yield PrefectServer(f"http://127.0.0.1:{port}", env["PREFECT_API_URL"], env, log)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
