@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -106,6 +107,34 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 import uvicorn  # noqa: E402
+
+
+def prefect_texts(api_url: str | None = None) -> list[str]:
+    """Every artifact (key, data, description) and log line a Prefect API holds: this process's
+    API, or ``api_url``'s. Logs are shipped in the background: this process's are flushed first,
+    or a scan would see only part of them."""
+    from prefect.client.orchestration import PrefectClient, get_client
+    from prefect.client.schemas.filters import LogFilter
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)
+
+    async def paged(read: Callable[[int], Any]) -> list[Any]:
+        found, offset = [], 0
+        while True:
+            page = await read(offset)
+            found += page
+            if len(page) < 200:
+                return found
+            offset += 200
+
+    async def read() -> list[str]:
+        async with PrefectClient(api_url) if api_url else get_client() as client:
+            arts = await paged(lambda at: client.read_artifacts(limit=200, offset=at))
+            logs = await paged(lambda at: client.read_logs(log_filter=LogFilter(), limit=200, offset=at))
+        return [f"{a.key} {a.data} {a.description or ''}" for a in arts] + [log.message for log in logs]
+
+    return asyncio.run(read())
 
 
 def until(cond: Callable[[], bool], what: str, timeout: float = 20.0, poll: float = 0.02) -> None:

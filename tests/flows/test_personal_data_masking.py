@@ -1,15 +1,11 @@
 """Personal data is masked by default: after dossiers of every procedure have run, no synthetic
 citizen's full ID number or full name appears in any Prefect log or artifact."""
 
-import asyncio
 import random
 from datetime import datetime
 
 import pytest
 from prefect import flow, get_run_logger
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import LogFilter
-from prefect.logging.handlers import APILogWorker
 from sqlalchemy import select
 
 from flows.procedure import procedure
@@ -17,6 +13,7 @@ from lienthong.db import session_scope
 from lienthong.db.models import StepRow
 from lienthong.reception import receive
 from samples.dossiers import make_submission
+from tests.conftest import prefect_texts
 
 pytestmark = pytest.mark.flows
 T = datetime.fromisoformat("2026-03-10T09:15:00+07:00")
@@ -58,20 +55,3 @@ def test_the_scan_catches_a_name_that_is_logged(db):
     assert any("Nguyễn Thị Kiểm Tra" in t for t in prefect_texts())
 
 
-def prefect_texts() -> list[str]:
-    """Every artifact and log line the Prefect API holds (logs are shipped in the background:
-    flush them first, or the scan would see only part of them)."""
-    APILogWorker.drain_all(timeout=10)
-
-    async def read() -> list[str]:
-        async with get_client() as client:
-            texts = [str(a.data) + " " + str(a.description or "") for a in await client.read_artifacts()]
-            offset = 0
-            while True:
-                page = await client.read_logs(log_filter=LogFilter(), limit=200, offset=offset)
-                texts += [log.message for log in page]
-                if len(page) < 200:
-                    return texts
-                offset += 200
-
-    return asyncio.run(read())

@@ -15,7 +15,6 @@ vault's documents: they name the applicant by law and are not scanned.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -35,7 +34,7 @@ import pytest
 
 from lienthong.gateway.signing import signed_headers
 from samples.dossiers import make_submission
-from tests.conftest import free_port
+from tests.conftest import free_port, prefect_texts
 
 pytestmark = pytest.mark.integration
 
@@ -97,32 +96,6 @@ def synthetic_people(var: Path) -> set[str]:
         for (outputs,) in conn.execute("SELECT outputs FROM steps WHERE outputs IS NOT NULL"):
             _walk(json.loads(outputs), None, found)
     return found
-
-
-def prefect_texts(api_url: str) -> list[str]:
-    """Every artifact and log line the demo's Prefect server holds, through its API."""
-    from prefect.client.orchestration import PrefectClient
-    from prefect.client.schemas.filters import LogFilter
-
-    async def read() -> list[str]:
-        async with PrefectClient(api_url) as client:
-            texts = []
-            offset = 0
-            while True:
-                arts = await client.read_artifacts(limit=200, offset=offset)
-                texts += [f"{a.key} {a.data} {a.description or ''}" for a in arts]
-                if len(arts) < 200:
-                    break
-                offset += 200
-            offset = 0
-            while True:
-                page = await client.read_logs(log_filter=LogFilter(), limit=200, offset=offset)
-                texts += [log.message for log in page]
-                if len(page) < 200:
-                    return texts
-                offset += 200
-
-    return asyncio.run(read())
 
 
 def written_files(var: Path) -> dict[str, str]:
