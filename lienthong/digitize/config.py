@@ -35,6 +35,7 @@ class Ocr(_M):
     executor: Literal["process", "thread"] = "process"
     start_method: Literal["fork", "forkserver", "spawn"] = "fork"
     low_word_confidence: float = 60
+    batch_pages: int = Field(default=8, ge=1)
 
     def worker_count(self) -> int:
         return self.workers or os.cpu_count() or 1

@@ -47,12 +47,30 @@ def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-def run_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
-    """:func:`lienthong.digitize.ocr.ocr_page`, importable without importing it: what the parent
+def run_pages(jobs: list[PageJob], params: OcrParams) -> list[dict[str, Any]]:
+    """:func:`lienthong.digitize.ocr.ocr_pages`, importable without importing it: what the parent
     submits to the pool (a worker of the fork server has ``ocr`` loaded already)."""
-    from lienthong.digitize.ocr import ocr_page
+    from lienthong.digitize.ocr import ocr_pages
 
-    return ocr_page(job, params)
+    return ocr_pages(jobs, params)
+
+
+def batches(jobs: list[PageJob], workers: int, max_pages: int) -> list[list[PageJob]]:
+    """Consecutive pages in batches of at most ``max_pages`` for one tesseract run each: as few as
+    possible, but at least two a worker, so that a slow batch is balanced by the others. Sizes
+    differ by one page at most."""
+    if not jobs:
+        return []
+    workers = max(1, workers)
+    count = workers * max(2, -(-len(jobs) // (workers * max(1, max_pages))))
+    count = min(len(jobs), count)
+    size, extra = divmod(len(jobs), count)
+    out, start = [], 0
+    for b in range(count):
+        end = start + size + (b < extra)
+        out.append(jobs[start:end])
+        start = end
+    return out
 
 
 def run_page_detached(job: PageJob, params: OcrParams) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from lienthong.digitize import errors as E
 from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.fields import FORMS, field_labels, fields_for
 from lienthong.digitize.intake import IntakeFile, TextPage, check_name, open_file
-from lienthong.digitize.jobs import OcrParams, PageJob, nfc, run_page
+from lienthong.digitize.jobs import OcrParams, PageJob, batches, nfc, run_pages
 from lienthong.digitize.pool import get_pool, reset_pool, start_server
 from lienthong.digitize.quality import Reason, check_fields, check_page, reasons_as_dicts
 
@@ -247,34 +247,34 @@ def digitize_files(
 
 
 def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
-    """Pages as they finish. A dead worker process is replaced once; its pages are retried."""
-    if not jobs:
-        return
-    todo = list(jobs)
-    for attempt in (1, 2):
-        pool = get_pool(cfg.ocr)
-        futures: dict[Future[dict[str, Any]], PageJob] = {
-            pool.submit(run_page, j, params): j for j in todo
-        }
-        todo = []
-        from concurrent.futures import as_completed
+    """Pages as their batch finishes (see :func:`batches`). A dead worker process is replaced
+    once; its pages are retried."""
+    from concurrent.futures import as_completed
 
-        for fut in as_completed(futures):
-            try:
-                yield fut.result()
-            except BrokenProcessPool:
-                todo.append(futures[fut])
+    todo = list(jobs)
+    for _attempt in (1, 2):
         if not todo:
             return
-        reset_pool()
-        if attempt == 2:
-            for j in todo:
-                yield {
-                    "file_index": j.file_index,
-                    "index": j.index,
-                    "timings": {},
-                    "error": {"code": "ocr_failed", "detail": "worker process died"},
-                }
+        pool = get_pool(cfg.ocr)
+        futures: dict[Future[list[dict[str, Any]]], list[PageJob]] = {
+            pool.submit(run_pages, batch, params): batch
+            for batch in batches(todo, cfg.ocr.worker_count(), cfg.ocr.batch_pages)
+        }
+        todo = []
+        for fut in as_completed(futures):
+            try:
+                yield from fut.result()
+            except BrokenProcessPool:
+                todo += futures[fut]
+        if todo:
+            reset_pool()
+    for j in todo:
+        yield {
+            "file_index": j.file_index,
+            "index": j.index,
+            "timings": {},
+            "error": {"code": "ocr_failed", "detail": "worker process died"},
+        }
 
 
 def _finish(

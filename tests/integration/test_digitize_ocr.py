@@ -213,3 +213,101 @@ def test_poor_scan_goes_to_review_not_onward(tmp_path: Path) -> None:
     form = death_notice(62, Degradation(blur_radius=5.5, noise_sigma=4, jpeg_quality=30))
     res = digitize_file(form.save(tmp_path / "poor.jpg"), tmp_path / "out")
     assert res.review and res.reasons
+
+
+def _page_jobs(tmp_path: Path) -> tuple[list, list]:
+    from lienthong.digitize.jobs import PageJob
+
+    forms = [
+        birth_certificate(41),
+        death_notice(42, Degradation(skew_degrees=2.0, noise_sigma=6, jpeg_quality=70)),
+        birth_certificate(43, Degradation(noise_sigma=6, jpeg_quality=70, rotation=180)),
+    ]
+    jobs = [
+        PageJob(i, 0, "image", str(f.save(tmp_path / f"p{i}.jpg"))) for i, f in enumerate(forms)
+    ]
+    return forms, jobs
+
+
+def _params(tmp_path: Path):
+    from lienthong.digitize.pipeline import _params
+
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    return _params(load_config(), str(work), None)
+
+
+def _runs(monkeypatch) -> list[str]:
+    """The inputs of every tesseract run from now on (a list file for a batch)."""
+    seen: list[str] = []
+    real = pytesseract.pytesseract.run_tesseract
+
+    def counting(src, *a, **k):
+        seen.append(str(src))
+        return real(src, *a, **k)
+
+    monkeypatch.setattr(pytesseract.pytesseract, "run_tesseract", counting)
+    return seen
+
+
+def test_a_batch_of_pages_is_read_by_one_tesseract_run_as_each_page_alone(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from lienthong.digitize.ocr import ocr_page, ocr_pages
+
+    forms, jobs = _page_jobs(tmp_path)
+    params = _params(tmp_path)
+    alone = [ocr_page(j, params) for j in jobs]
+    runs = _runs(monkeypatch)
+    together = ocr_pages(jobs, params)
+    assert len(runs) == 1 and runs[0].endswith(".list")  # the language model loaded once
+    assert [p["index"] for p in together] == [0, 0, 0]
+    assert [p["file_index"] for p in together] == [0, 1, 2]
+    assert [p["rotation"] for p in together] == [0, 0, 180]
+    for one, batched, form in zip(alone, together, forms, strict=True):
+        assert batched["error"] is None
+        # The same engine on the same pixels: the same reading, page for page.
+        assert batched["text"] == one["text"] and batched["confidence"] == one["confidence"]
+        assert [w[:6] for w in batched["words"]] == [w[:6] for w in one["words"]]
+        assert form.fields["number"] in batched["text"]
+        pdf = PdfReader(batched["pdf"])  # each page gets its own one-page searchable PDF
+        assert len(pdf.pages) == 1 and form.fields["number"] in pdf.pages[0].extract_text()
+
+
+def test_a_bad_page_in_a_batch_fails_alone_and_a_refused_batch_is_read_page_by_page(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from lienthong.digitize import ocr
+    from lienthong.digitize.jobs import PageJob
+
+    forms, jobs = _page_jobs(tmp_path)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(Path(jobs[0].path).read_bytes()[:5000])
+    jobs.insert(1, PageJob(9, 0, "image", str(cut)))
+    params = _params(tmp_path)
+
+    def refused(*a, **k):
+        raise ocr.PageError("ocr_failed", "tesseract died")
+
+    monkeypatch.setattr(ocr, "_tesseract_batch", refused)
+    runs = _runs(monkeypatch)
+    pages = ocr.ocr_pages(jobs, params)
+    assert pages[1]["error"]["code"] == "corrupt_file" and pages[1]["file_index"] == 9
+    good = [pages[0], *pages[2:]]
+    assert all(p["error"] is None for p in good)
+    assert len(runs) >= 3 and not any(r.endswith(".list") for r in runs)
+    for page, form in zip(good, forms, strict=True):
+        assert form.fields["number"] in page["text"]
+
+
+def test_pages_of_many_files_share_batches_and_each_file_gets_its_own_outputs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    forms, jobs = _page_jobs(tmp_path)
+    runs = _runs(monkeypatch)
+    cfg = load_config(ocr={"executor": "thread", "workers": 1, "batch_pages": 8})
+    results = digitize_files([j.path for j in jobs], tmp_path / "out", cfg)
+    assert sum(r.endswith(".list") for r in runs) == 1  # 3 pages, one worker: batches of 2 and 1
+    for res, form in zip(results, forms, strict=True):
+        assert res.error is None and res.fields["number"]["value"] == form.fields["number"]
+        assert len(PdfReader(res.outputs["pdf"]).pages) == 1

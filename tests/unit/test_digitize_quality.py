@@ -166,3 +166,23 @@ def test_sample_forms_are_deterministic_from_the_seed() -> None:
     assert a.jpeg == b.jpeg and a.fields == b.fields and a.text == b.text
     assert a.fields != c.fields
     assert a.fields["mother_citizen_id"].isdigit() and len(a.fields["mother_citizen_id"]) == 12
+
+
+@pytest.mark.parametrize(
+    ("pages", "workers", "most", "sizes"),
+    [
+        (16, 2, 8, [4, 4, 4, 4]),  # two batches a worker, so a slow one is balanced
+        (50, 2, 8, [7, 7, 6, 6, 6, 6, 6, 6]),  # no batch over the limit, sizes within one page
+        (3, 2, 8, [1, 1, 1]),
+        (5, 1, 8, [3, 2]),
+        (9, 1, 1, [1] * 9),  # batch_pages 1: a tesseract run a page
+        (0, 2, 8, []),
+    ],
+)
+def test_pages_are_batched_for_tesseract_runs(pages, workers, most, sizes) -> None:
+    from lienthong.digitize.jobs import PageJob, batches
+
+    jobs = [PageJob(0, i, "image", f"p{i}.jpg") for i in range(pages)]
+    out = batches(jobs, workers, most)
+    assert [len(b) for b in out] == sizes
+    assert [j for b in out for j in b] == jobs  # every page once, in order
