@@ -8,9 +8,11 @@ config/digitize.yaml) and asked for the same deliverables tesseract can make: th
 and the text (``txt pdf``); rows for ``txt`` only and for ``txt pdf tsv`` (what (a) asks tesseract
 for: the TSV carries the word confidences) are printed too, each with its ratio; (c) ``ocrmypdf -l
 vie`` if installed. Only (a) turns an upside-down page and straightens skewed ones; the anchors
-read the pages as they are.
+read the pages as they are. (a) hands each worker its pages in batches, one tesseract run a batch
+(``ocr.batch_pages``), so it loads the language model once a batch where (b) loads it once a page.
 
-Prints pages/s, the ratios a/b (target <= 1.10) and a/c, the CPU seconds of each side's whole
+Prints pages/s (best round), the ratios a/b (target <= 1.10) and a/c as the median of paired rounds
+(each round runs every contender once, in a turning order), the CPU seconds of each side's whole
 process tree (the benchmark is a child subreaper, so a pool's fork server and its workers are
 counted too), each one's character error rate against the generator's text, and the peak memory
 (PSS of the process tree) of (a) on a 50-page PDF (target < 500 MB). ``--executors`` also compares
@@ -20,7 +22,7 @@ the page pools (own ProcessPoolExecutor, threads, forkserver, Prefect's ProcessP
 and prints the character error rate, the fields read right and the CPU seconds of each: the
 evidence for ``deskew.min_degrees`` in config/digitize.yaml.
 
-    python -m bench.bench_digitize [--pages 16] [--rounds 2] [--executors]
+    python -m bench.bench_digitize [--pages 16] [--rounds 7] [--executors]
     python -m bench.bench_digitize --skew [--seeds 5]
 """
 
@@ -37,6 +39,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from bench.common import paired, record
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -382,7 +386,7 @@ def skew_table(seeds: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--memory-pages", type=int, default=50)
     ap.add_argument("--executors", action="store_true")
     ap.add_argument("--skew", action="store_true", help="only the skew table (deskew.min_degrees)")
@@ -396,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from samples.forms import write_pdf
 
+    # (a) starts as an installed package does, from bytecode (pip compiles it on install); an
+    # editable checkout under PYTHONDONTWRITEBYTECODE would compile its modules at every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "lienthong")], check=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-digitize-"))
     try:
         paths, truths = _pages(max(12, args.pages), tmp)
@@ -403,26 +410,30 @@ def main(argv: list[str] | None = None) -> int:
         pdf = write_pdf([Image.open(p) for p in paths], tmp / "pages.pdf")
         print(
             f"{n} generated A4 pages at 300 DPI (mixed degradation, one upside down), "
-            f"{os.cpu_count()} cores, best of {args.rounds} rounds"
+            f"{os.cpu_count()} cores, {args.rounds} rounds"
         )
         best: dict[str, tuple[float, list[str]]] = {}
         cpu: dict[str, float] = {}  # CPU seconds of the whole process tree: robust to other load
+        times: dict[str, list[float]] = {}
         has_c = ocrmypdf_cmd() is not None
         exact_cpu = _become_subreaper()
-        for _ in range(args.rounds):
-            for key, fn in [
-                ("a", lambda: run_a(paths, tmp / "a")),
-                ("b", lambda: run_b(paths, tmp / "b", ("txt", "pdf"))),
-                ("b_txt", lambda: run_b(paths, tmp / "bt")),
-                ("b_tsv", lambda: run_b(paths, tmp / "bs", ("txt", "pdf", "tsv"))),
-                ("c", (lambda: run_c(pdf, tmp / "c", n)) if has_c else None),
-            ]:
-                if fn is None:
-                    continue
+        contenders = {
+            "a": lambda: run_a(paths, tmp / "a"),
+            "b": lambda: run_b(paths, tmp / "b", ("txt", "pdf")),
+            "b_txt": lambda: run_b(paths, tmp / "bt"),
+            "b_tsv": lambda: run_b(paths, tmp / "bs", ("txt", "pdf", "tsv")),
+            **({"c": lambda: run_c(pdf, tmp / "c", n)} if has_c else {}),
+        }
+        names = list(contenders)
+        for r in range(args.rounds):
+            # The order turns every round, so that no contender always runs first (or after the
+            # same neighbour) while the shared machine's load drifts.
+            for key in names[r % len(names) :] + names[: r % len(names)]:
                 c0 = _children_cpu()
-                dt, texts = fn()
+                dt, texts = contenders[key]()
                 used = _children_cpu() - c0
                 cpu[key] = min(cpu.get(key, used), used)
+                times.setdefault(key, []).append(dt)
                 if key not in best or dt < best[key][0]:
                     best[key] = (dt, texts)
         rows = [
@@ -441,16 +452,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"  ({key:5s}) {label:40s} {n / dt:6.2f} pages/s  {dt:6.2f} s  "
                 f"cpu {cpu[key]:6.2f} s  CER {cer(texts, truths):.4f}"
             )
+            record(f"({key}) {label}, best round", n / dt, "pages/s")
         a = best["a"][0]
-        print(f"  ratio a/b = {a / best['b'][0]:.3f}  (target <= 1.10; wall time, all cores, b = txt+pdf)")
-        print(f"  ratio a/b(txt only) = {a / best['b_txt'][0]:.3f}")
-        print(f"  ratio a/b(txt+pdf+tsv) = {a / best['b_tsv'][0]:.3f}")
+
+        def per_round(anchor: str) -> list[float]:
+            return [x / y for x, y in zip(times["a"], times[anchor], strict=True)]
+
+        print(paired("ratio a/b, wall time (b = txt+pdf)", per_round("b"), "<= 1.10"))
+        print(paired("ratio a/b(txt only)", per_round("b_txt"), ""))
+        print(paired("ratio a/b(txt+pdf+tsv)", per_round("b_tsv"), ""))
+        print(f"  ratio of best rounds a/b = {a / best['b'][0]:.3f}")
         note = "" if exact_cpu else " (fork server's CPU not counted: no subreaper)"
-        print(f"  ratio a/b in CPU seconds = {cpu['a'] / cpu['b']:.3f}{note}")
-        print(f"  ratio a/c = {a / best['c'][0]:.3f}" if "c" in best else "  ratio a/c: ocrmypdf not installed")
+        print(f"  ratio a/b in CPU seconds (least of each) = {cpu['a'] / cpu['b']:.3f}{note}")
+        if "c" in best:
+            print(paired("ratio a/c", per_round("c"), ""))
+        else:
+            print("  ratio a/c: ocrmypdf not installed")
         mp = args.memory_pages
         big = write_pdf([Image.open(paths[i % n]) for i in range(mp)], tmp / "big.pdf")
         peak, secs = peak_memory(big, tmp / "mem")
+        record(f"peak memory of (a), {mp}-page PDF", peak / 2**20, "MB", target="< 500 MB")
         print(
             f"  peak memory of (a) on a {mp}-page PDF: {peak / 2**20:.0f} MB "
             "(PSS of the process tree; "

@@ -21,7 +21,6 @@ import argparse
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import line, record
+from bench.common import line, paired
 
 PDF_BYTES = 200 * 1024
 
@@ -179,7 +178,7 @@ def _interleaved(n: int, rounds: int, contenders: dict[str, Any]) -> tuple[dict[
     """Rates per second of each contender, run in turns on slices of the same n items (the order
     rotating every round), so that the load other work puts on the shared disk and cores falls on
     all of them alike rather than on whichever happened to run first. Also returns each round's
-    time per contender, for :func:`paired`."""
+    time per contender, for :func:`bench.common.paired`."""
     bounds = [(n * r // rounds, n * (r + 1) // rounds) for r in range(rounds)]
     times: dict[str, list[float]] = {name: [] for name in contenders}
     names = list(contenders)
@@ -190,16 +189,9 @@ def _interleaved(n: int, rounds: int, contenders: dict[str, Any]) -> tuple[dict[
     return {name: n / sum(t) for name, t in times.items()}, times
 
 
-def paired(name: str, times: dict[str, list[float]], anchor: str, target: str) -> str:
-    """The vault/anchor ratio of each round (the same slice of work, moments apart), summarised by
-    its median and quartiles. The ratio of totals above it is at the mercy of the few rounds a
-    hiccup of the shared virtual disk (an fsync taking ten times its usual time) fell on; the
-    median of paired rounds is not."""
-    ratios = sorted(a / v for v, a in zip(times["vault"], times[anchor], strict=True))
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    fig = record(f"{name}, median of paired rounds", q[1], "ratio", target=target)
-    return (f"{'  ' + fig.name:<52} {fig.value:>10.3f} ratio (quartiles {q[0]:.3f}-{q[2]:.3f}, "
-            f"{len(ratios)} rounds)  (target {target})")
+def _throughput(times: dict[str, list[float]], anchor: str = "raw") -> list[float]:
+    """Each round's vault/anchor throughput ratio (the anchor's time over the vault's)."""
+    return [a / v for v, a in zip(times["vault"], times[anchor], strict=True)]
 
 
 def _free_port() -> int:
@@ -264,7 +256,7 @@ def bench_publications(url: str, n: int, tmp: Path, rounds: int = 10) -> None:
             ">= 0.5",
         )
     )
-    print(paired("vault publication, filesystem", fs_times, "raw", ">= 0.5"))
+    print(paired("vault publication, filesystem", _throughput(fs_times), ">= 0.5"))
     print(
         line(
             "vault publication, filesystem (stricter anchor)",
@@ -299,7 +291,7 @@ def bench_publications(url: str, n: int, tmp: Path, rounds: int = 10) -> None:
             ">= 0.5",
         )
     )
-    print(paired(f"vault publish_many, groups of {batch}", grouped_times, "raw", ">= 0.5"))
+    print(paired(f"vault publish_many, groups of {batch}", _throughput(grouped_times), ">= 0.5"))
     # S3 over HTTP.
     proc, endpoint = _start_moto()
     try:
@@ -335,7 +327,7 @@ def bench_publications(url: str, n: int, tmp: Path, rounds: int = 10) -> None:
                 ">= 0.5",
             )
         )
-        print(paired("vault publication, S3 over HTTP", s3_times, "raw", ">= 0.5"))
+        print(paired("vault publication, S3 over HTTP", _throughput(s3_times), ">= 0.5"))
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,6 +87,18 @@ def line(name: str, value: float, unit: str, anchor: float | None = None, anchor
     fig = record(name, value, unit, anchor, anchor_name, target)
     ratio = f"  ratio {fig.ratio:.3f} vs {anchor_name}" if fig.ratio is not None else ""
     return f"{name:<52} {value:>10.2f} {unit}{ratio}" + (f"  (target {target})" if target else "")
+
+
+def paired(name: str, ratios: list[float], target: str) -> str:
+    """The ratio of each paired round (the same work for both sides, moments apart), summarised by
+    its median and quartiles. A ratio of totals or of best times is at the mercy of the few rounds
+    a hiccup of the shared virtual machine (another tenant's burst, an fsync taking ten times its
+    usual time) fell on; the median of paired rounds is not."""
+    ratios = sorted(ratios)
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    fig = record(f"{name}, median of paired rounds", q[1], "ratio", target=target)
+    return (f"{'  ' + fig.name:<52} {fig.value:>10.3f} ratio (quartiles {q[0]:.3f}-{q[2]:.3f}, "
+            f"{len(ratios)} rounds)" + (f"  (target {target})" if target else ""))
 
 
 @contextmanager
