@@ -23,7 +23,7 @@ from PIL import Image
 from lienthong.digitize.geometry import analyse, upright_score
 from lienthong.digitize.jobs import JobKind, OcrParams, PageJob, nfc
 
-__all__ = ["JobKind", "OcrParams", "PageJob", "nfc", "ocr_page", "ocr_pages", "osd", "parse_tsv"]
+__all__ = ["JobKind", "OcrParams", "PageJob", "nfc", "ocr_page", "ocr_pages", "osd", "parse_tsv", "parse_tsv_pages"]
 
 
 def _import_pytesseract() -> Any:
@@ -287,8 +287,9 @@ def osd(path: str, dpi: float, params: OcrParams) -> tuple[int, float]:
 Word = tuple[str, float, int, int, int, int, int]  # text, conf, left, top, width, height, line key
 
 
-def parse_tsv(tsv: str) -> list[Word]:
-    words: list[Word] = []
+def parse_tsv_pages(tsv: str) -> dict[int, list[Word]]:
+    """The recognised words of tesseract's TSV by page number (from 1: several for a batch)."""
+    pages: dict[int, list[Word]] = {}
     for row in tsv.splitlines()[1:]:
         parts = row.split("\t")
         if len(parts) < 12 or parts[0] != "5":
@@ -298,10 +299,15 @@ def parse_tsv(tsv: str) -> list[Word]:
         if not text or conf < 0:
             continue
         line_key = int(parts[2]) * 1_000_000 + int(parts[3]) * 1000 + int(parts[4])
-        words.append(
+        pages.setdefault(int(parts[1]), []).append(
             (text, conf, int(parts[6]), int(parts[7]), int(parts[8]), int(parts[9]), line_key)
         )
-    return words
+    return pages
+
+
+def parse_tsv(tsv: str) -> list[Word]:
+    """The recognised words of a one-page TSV."""
+    return [w for words in parse_tsv_pages(tsv).values() for w in words]
 
 
 def _run_tesseract(src: str, base: str, lang: str, config: str, timeout: float) -> None:
@@ -357,11 +363,7 @@ def _tesseract_batch(
     timeout = params.timeout * len(jobs)
     _run_tesseract(base + ".list", base, params.lang, _config(imgs[0].dpi, params), timeout)
     texts = _read(base + ".txt").split("\f")  # tesseract puts the separator between pages
-    by_page: dict[int, list[str]] = {}
-    for row in _read(base + ".tsv").splitlines()[1:]:
-        page_num, _, _ = row.partition("\t")[2].partition("\t")
-        if page_num.isdigit():
-            by_page.setdefault(int(page_num), []).append(row)
+    by_page = parse_tsv_pages(_read(base + ".tsv"))
     reader = PdfReader(base + ".pdf")
     if len(texts) != len(jobs) or len(reader.pages) != len(jobs):
         raise PageError("ocr_failed", f"tesseract returned {len(reader.pages)} of {len(jobs)} pages")
@@ -372,8 +374,7 @@ def _tesseract_batch(
         writer.add_page(reader.pages[k])
         with open(pdf, "wb") as fh:
             writer.write(fh)
-        words = parse_tsv("\n" + "\n".join(by_page.get(k + 1, [])))
-        out.append(_reading(pdf, texts[k], words, params))
+        out.append(_reading(pdf, texts[k], by_page.get(k + 1, []), params))
     return out
 
 
@@ -391,7 +392,6 @@ class _Prepared:
     skew: float
     upright: float
     ink_share: float
-    t0: float
     timings: dict[str, float]
 
 
@@ -410,7 +410,7 @@ def _prepare(job: PageJob, params: OcrParams) -> _Prepared:
     if rotation or skew:
         img = _turn(img, rotation, skew, params, job, full)
     timings["geometry"] = time.perf_counter() - t0 - timings["prepare"]
-    return _Prepared(job, img, rotation, skew, upright, ink_share, t0, timings)
+    return _Prepared(job, img, rotation, skew, upright, ink_share, timings)
 
 
 def _finish(
