@@ -437,11 +437,13 @@ def _start_fast_commit(
     store: Vault,
     created: list[str],
     session_url: str | None,
-) -> Callable[[], Committed | None] | None:
-    """Run :data:`_PUBLISH_SQL` now in a transaction left open on a pooled connection that
-    ``stack`` returns (the pool rolls back what is open); the returned call commits it. On psycopg
-    directly, so that BEGIN and the statement go in one round trip (a pipeline) and without
-    SQLAlchemy's per-statement work. None where the fast path does not apply."""
+) -> Callable[[], Callable[[], Committed | None]] | None:
+    """Send :data:`_PUBLISH_SQL` now, in a transaction left open on a pooled connection that
+    ``stack`` returns (the pool rolls back what is open), without waiting for its answer: the
+    caller writes the objects while PostgreSQL runs it. The returned call waits for the answer and
+    returns the one that commits it. On psycopg directly, so that BEGIN and the statement go in one
+    round trip (a pipeline) and without SQLAlchemy's per-statement work. None where the fast path
+    does not apply."""
     from psycopg.rows import namedtuple_row
 
     engine = get_engine(session_url)
@@ -453,11 +455,18 @@ def _start_fast_commit(
     pooled = engine.raw_connection()
     stack.callback(pooled.close)
     conn: Any = pooled.driver_connection  # a psycopg.Connection
-    with conn.pipeline():
-        cur = conn.cursor(row_factory=namedtuple_row)
-        cur.execute(sql, sealing.params, prepare=True)
-    row = cur.fetchone()
-    return lambda: _finish_fast(conn, row, prepared, store, created)
+    pipeline = ExitStack()
+    stack.enter_context(pipeline)  # left by an error before the answer is read
+    pipeline.enter_context(conn.pipeline())
+    cur = conn.cursor(row_factory=namedtuple_row)
+    cur.execute(sql, sealing.params, prepare=True)  # sent; the answer is read at the pipeline's end
+
+    def answer() -> Callable[[], Committed | None]:
+        pipeline.close()
+        row = cur.fetchone()
+        return lambda: _finish_fast(conn, row, prepared, store, created)
+
+    return answer
 
 
 def commit_result(
@@ -624,19 +633,21 @@ def publish(
     written: list[str] = []
     try:
         files = prepared.metadata["files"]
+        sealing = _seal(prepared, keyring, actor)
         with ExitStack() as open_transaction:
+            # The row's statement goes first, in a transaction left open, and PostgreSQL runs it
+            # while the objects are written and their fsyncs run here. Only its COMMIT, the commit
+            # point, waits for the objects to be durable.
+            answer = _start_fast_commit(
+                open_transaction, prepared, sealing, store, written, session_url
+            )
             durable = store.start_put_contents(
                 prepared.objects(),
                 digests=[files["pdf"]["sha256"], files["data"]["sha256"]],
                 created=written,
             )
             try:
-                # While the objects' fsyncs run: the seal, and the row's statement in a transaction
-                # left open. Only its COMMIT, the commit point, waits for the objects to be durable.
-                sealing = _seal(prepared, keyring, actor)
-                finish = _start_fast_commit(
-                    open_transaction, prepared, sealing, store, written, session_url
-                )
+                finish = answer() if answer is not None else None
             finally:
                 durable()
             outcome = finish() if finish is not None else None

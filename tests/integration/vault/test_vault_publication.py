@@ -87,3 +87,64 @@ def test_data_that_breaks_its_schema_is_refused_naming_the_field(vault_env):
         prepare_result(draft)
     assert "ngay_sinh" in err.value.message_vi
     assert outputs["birth_extract"]["ho_ten"] not in err.value.message  # no personal data in errors
+
+
+def _counts() -> tuple[int, int]:
+    with session_scope() as s:
+        return (
+            s.scalar(select(func.count()).select_from(VaultResult)),
+            s.scalar(select(func.count()).select_from(VaultEvent)),
+        )
+
+
+def test_an_object_write_failing_after_the_row_was_sent_leaves_nothing_and_the_next_try_publishes(
+    vault_env, monkeypatch
+):
+    """publish() sends the row's statement before it writes the objects: a write that fails then
+    must roll the open transaction back and delete the object it did write."""
+    code = received("lien-thong-khai-tu", 5, options={"procedures": 2})
+    finish_step(code, "khai_tu")
+    with session_scope() as s:
+        [draft] = step_drafts(s, code, "khai_tu")
+    store = vault_env["store"]
+    real_stage = type(store)._stage
+    calls: list[str] = []
+
+    def second_write_fails(self, key, path, data):  # type: ignore[no-untyped-def]
+        calls.append(key)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_stage(self, key, path, data)
+
+    monkeypatch.setattr(type(store), "_stage", second_write_fails)
+    with pytest.raises(OSError):
+        publish(draft, store=store, keyring=vault_env["keyring"])
+    assert _counts() == (0, 0)
+    assert list(store.list(OBJECT_PREFIX)) == []
+    monkeypatch.setattr(type(store), "_stage", real_stage)
+    done = publish(draft, store=store, keyring=vault_env["keyring"])
+    assert done.created and _counts() == (1, 1)
+    assert len(list(store.list(OBJECT_PREFIX))) == 2
+
+
+def test_the_same_result_published_from_several_threads_at_once_is_stored_once(vault_env):
+    from concurrent.futures import ThreadPoolExecutor
+
+    code = received("lien-thong-khai-tu", 6, options={"procedures": 2})
+    finish_step(code, "khai_tu")
+    with session_scope() as s:
+        [draft] = step_drafts(s, code, "khai_tu")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(
+            pool.map(
+                lambda _: publish(draft, store=vault_env["store"], keyring=vault_env["keyring"]),
+                range(4),
+            )
+        )
+    assert sum(o.created for o in outcomes) == 1
+    assert {o.address for o in outcomes} == {outcomes[0].address}
+    assert _counts() == (1, 1)
+    with session_scope() as s:
+        row = s.scalar(select(VaultResult))
+    store = vault_env["store"]
+    assert sorted(o.key for o in store.list(OBJECT_PREFIX)) == sorted([row.pdf_key, row.json_key])
