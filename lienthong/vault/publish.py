@@ -366,8 +366,9 @@ def _publish_params(
 
 @dataclass(frozen=True)
 class _Sealing:
-    """What commit_result computes before touching the database (publish() does it while the
-    objects' fsyncs run): the canonical metadata, its signature, and the fast path's parameters."""
+    """What commit_result computes before touching the database (publish() does it before it
+    sends the row's statement): the canonical metadata, its signature, and the fast path's
+    parameters."""
 
     sealed: bytes
     signature: str
