@@ -108,3 +108,30 @@ def test_pointing_to_someone_elses_result_is_refused(vault_env):
     outcome = reuse(vault_env, code)
     assert outcome["refused"][0]["why"] == "belongs to another person"
     assert not components_of(code)["TLKT"].reused
+
+
+def test_the_look_up_offers_only_results_still_valid_on_the_day_and_not_flagged(vault_env):
+    import dataclasses
+    from datetime import date
+
+    from sqlalchemy import update
+
+    from lienthong.vault.index import VaultResult
+    from lienthong.vault.publish import publish
+    from lienthong.vault.reads import reusable_addresses
+
+    from .test_vault_publication import step_drafts
+
+    code = received("lien-thong-khai-tu", 25, options={"procedures": 2}, deceased_id=DECEASED)
+    finish_step(code, "khai_tu")
+    with session_scope() as s:
+        [draft] = step_drafts(s, code, "khai_tu")
+    limited = dataclasses.replace(draft, valid_until=date(2026, 6, 30))
+    address = publish(limited, store=vault_env["store"], keyring=vault_env["keyring"]).address
+    looked = lambda day: reusable_addresses(DECEASED, draft.result_code, on=day)  # noqa: E731
+    assert looked(date(2026, 6, 30)) == [address]
+    assert looked(date(2026, 7, 1)) == []  # past its validity
+    assert reusable_addresses("001060011111", draft.result_code, on=date(2026, 6, 1)) == []
+    with session_scope() as s:
+        s.execute(update(VaultResult).values(needs_reissue=True))
+    assert looked(date(2026, 6, 1)) == []  # flagged for re-issue after a correction
