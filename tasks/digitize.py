@@ -137,6 +137,7 @@ def review_description(review: dict[str, Any], *, max_chars: int = 4000) -> str:
     reasons = [r["message_vi"] for r in review.get("reasons", [])]
     if review.get("error"):
         reasons.append(review["error"]["message_vi"])
+        reasons.append("Tệp không đọc được nên không thể xác nhận: hồ sơ sẽ được yêu cầu bổ sung.")
     if reasons:
         lines += ["**Lý do cần kiểm tra:**", *[f"- {r}" for r in reasons], ""]
     if review.get("fields"):

@@ -264,13 +264,25 @@ def apply_review(
     note: str = "",
     reviewer: str = "operator",
 ) -> dict[str, Any]:
-    """Record an operator's decision: confirmed (fields corrected) or refused for supplement."""
+    """Record an operator's decision: confirmed (fields corrected) or refused for supplement.
+
+    A file the digitizer refused (empty, corrupt, encrypted, too large, unsafe name) has nothing
+    read from it to confirm: a confirmation leaves it refused for supplement, with the digitizer's
+    reason unless the operator wrote one, so that it is never counted as digitized."""
     with session_scope() as s:
         c = s.get(ComponentRow, component_id)
         if c is None:
             raise KeyError(component_id)
         meta = dict(c.meta or {})
         d = dict(meta.get("digitize", {}))
+        refused = d.get("error")
+        if refused and not reject:
+            log.warning(
+                "component %s: a confirmation of a refused file (%s) stands as a supplement request",
+                component_id,
+                refused.get("error") or refused.get("code"),
+            )
+            reject, note = True, note or str(refused.get("message_vi") or "")
         fields = {k: dict(v) for k, v in d.get("fields", {}).items()}
         for name, value in (corrections or {}).items():
             old = fields.get(name, {})

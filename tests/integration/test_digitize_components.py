@@ -117,6 +117,20 @@ def test_operator_can_refuse_an_unreadable_scan_for_supplement(var_dir: Path) ->
     assert row.status == "rejected" and row.meta["supplement_reason"] == "Thiếu trang 2"
 
 
+def test_confirming_a_refused_file_leaves_it_refused_for_supplement(var_dir: Path) -> None:
+    (var_dir / "uploads" / "empty.pdf").write_bytes(b"")
+    (cid,) = dossier_with_components(CODE, [("GCS", "uploads/empty.pdf", True)])
+    core.digitize_components([cid])
+    [question] = core.awaiting_review(CODE)
+    assert question["component_id"] == cid
+    core.apply_review(cid, confirmed=True)  # nothing was read from the file to confirm
+    row = _row(cid)
+    assert row.status == "rejected" and not row.digitized
+    assert "rỗng" in row.meta["supplement_reason"]
+    assert row.meta["digitize"]["review"]["reject"] is True
+    assert core.awaiting_review(CODE) == []  # answered: not asked again
+
+
 def test_backlog_lists_dossiers_with_pending_paper_components(var_dir: Path) -> None:
     birth_certificate(74, level=0.5).save(var_dir / "uploads" / "g.jpg")
     dossier_with_components(CODE, [("GCS", "uploads/g.jpg", True)])
