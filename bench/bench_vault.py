@@ -53,40 +53,21 @@ def _drop_db(admin: str, name: str) -> None:
 
 
 def _payloads(n: int, seed: int) -> list[tuple[bytes, dict[str, str]]]:
+    from samples.results import death_extract_data
+
     rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        pdf = b"%PDF-1.7\n" + rng.randbytes(PDF_BYTES - 9)
-        data = {
-            "so_trich_luc": f"{seed}-{i:06d}",  # each seed's JSON objects are new bytes too
-            "ho_ten": "Trần Văn Bình",
-            "ngay_chet": "2026-03-05",
-            "so_dinh_danh": f"001055{i:06d}",
-        }
-        out.append((pdf, data))
-    return out
+    # Each seed's JSON objects are new bytes too.
+    return [
+        (b"%PDF-1.7\n" + rng.randbytes(PDF_BYTES - 9), death_extract_data(f"{seed}-{i:06d}", f"001055{i:06d}"))
+        for i in range(n)
+    ]
 
 
 def _drafts(payloads, run: str):  # type: ignore[no-untyped-def]
-    from lienthong.vault.publish import ResultDraft
+    from samples.results import death_extract_draft
 
     return [
-        ResultDraft(
-            issuer="UBND_XA",
-            result_code="KQ.G15.000034",
-            name="Trích lục khai tử",
-            local_id=f"bench-{run}-{i}",
-            data=data,
-            owner_citizen_id=data["so_dinh_danh"],
-            procedure_code="1.000656",
-            source_dossier_code=f"000.00.06.H56-260310-{i % 10000:04d}",
-            source_step="khai_tu",
-            issued_on=date(2026, 3, 10),
-            issuing_body="Ủy ban nhân dân xã",
-            signer="Công chức hộ tịch",
-            number=data["so_trich_luc"],
-            pdf=pdf,
-        )
+        death_extract_draft(f"bench-{run}-{i}", data, pdf, dossier_seq=i % 10000)
         for i, (pdf, data) in enumerate(payloads)
     ]
 

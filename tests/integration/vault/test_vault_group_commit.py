@@ -3,8 +3,6 @@ publish_many's group commit; and the file store's handling of an object a crash 
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import func, select
 
@@ -22,32 +20,17 @@ from lienthong.vault.publish import (
 )
 from lienthong.vault.store import OBJECT_PREFIX, FileVault, object_key, sha256_hex
 from lienthong.vault.verify import verify_vault
+from samples.results import death_extract_data, death_extract_draft
 
 pytestmark = pytest.mark.integration
 
 
 def draft(i: int, *, pdf: bytes | None = None, inputs: tuple[str, ...] = ()) -> ResultDraft:
-    data = {
-        "so_trich_luc": f"{i:06d}",
-        "ho_ten": "Trần Văn Bình",
-        "ngay_chet": "2026-03-05",
-        "so_dinh_danh": f"001055{i:06d}",
-    }
-    return ResultDraft(
-        issuer="UBND_XA",
-        result_code="KQ.G15.000034",
-        name="Trích lục khai tử",
-        local_id=f"group-{i}",
-        data=data,
-        owner_citizen_id=data["so_dinh_danh"],
-        procedure_code="1.000656",
-        source_dossier_code=f"000.00.06.H56-260310-{i:04d}",
-        source_step="khai_tu",
-        issued_on=date(2026, 3, 10),
-        issuing_body="Ủy ban nhân dân xã",
-        signer="Công chức hộ tịch",
-        number=data["so_trich_luc"],
-        pdf=pdf if pdf is not None else b"%PDF-1.7\n" + f"result {i}".encode() * 50,
+    return death_extract_draft(
+        f"group-{i}",
+        death_extract_data(f"{i:06d}", f"001055{i:06d}"),
+        pdf if pdf is not None else b"%PDF-1.7\n" + f"result {i}".encode() * 50,
+        dossier_seq=i,
         inputs=inputs,
     )
 
