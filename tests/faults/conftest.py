@@ -140,18 +140,23 @@ class ServiceProcess:
 
 
 @contextlib.contextmanager
-def scratch_database(prefix: str = "lienthong_fault") -> Iterator[str]:
-    """A PostgreSQL database of its own on the machine's server, migrated to the newest schema;
-    yields its SQLAlchemy URL and drops it afterwards (connections of killed processes included)."""
+def scratch_database(
+    prefix: str = "lienthong_fault", *, driver: str = "psycopg", migrate: bool = True
+) -> Iterator[str]:
+    """A PostgreSQL database of its own on the machine's server, migrated to the newest schema
+    (``migrate=False``: empty, for a Prefect server, which migrates its own); yields its
+    SQLAlchemy URL with ``driver`` and drops it afterwards (connections of killed processes
+    included)."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", f"postgresql+{driver}://")
     url = f"{base}/{name}"
     try:
-        from lienthong.db.migrate import upgrade
+        if migrate:
+            from lienthong.db.migrate import upgrade
 
-        upgrade(url)
+            upgrade(url)
         yield url
     finally:
         from lienthong.db import dispose_engines
@@ -161,9 +166,10 @@ def scratch_database(prefix: str = "lienthong_fault") -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def prefect_server_env(home: Path, port: int) -> dict[str, str]:
-    """A Prefect server on SQLite under ``home`` (as ``infra.local.prefect_env``), without the
-    UI and the services a test does not need, so that a restart is quick."""
+def prefect_server_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
+    """A Prefect server on ``database_url`` (an asyncpg URL, as in production), or on SQLite under
+    ``home`` (as ``infra.local.prefect_env``), without the UI and the services a test does not
+    need, so that a restart is quick."""
     home.mkdir(parents=True, exist_ok=True)
     api = f"http://127.0.0.1:{port}/api"
     return {
@@ -173,7 +179,8 @@ def prefect_server_env(home: Path, port: int) -> dict[str, str]:
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url
+        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
         # No cron deployments here, and no run is meant to execute: these would only take CPU.
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
@@ -182,9 +189,11 @@ def prefect_server_env(home: Path, port: int) -> dict[str, str]:
     }
 
 
-def prefect_server(home: Path, log_dir: Path, port: int | None = None) -> ServiceProcess:
+def prefect_server(
+    home: Path, log_dir: Path, port: int | None = None, database_url: str | None = None
+) -> ServiceProcess:
     port = port or free_port()
-    env = prefect_server_env(home, port)
+    env = prefect_server_env(home, port, database_url)
     return ServiceProcess(
         "prefect-server",
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -198,6 +207,14 @@ def prefect_server(home: Path, log_dir: Path, port: int | None = None) -> Servic
 def pg_scratch() -> Iterator[str]:
     """A scratch PostgreSQL database for one test (SQLAlchemy URL)."""
     with scratch_database() as url:
+        yield url
+
+
+@pytest.fixture
+def prefect_pg() -> Iterator[str]:
+    """An empty scratch PostgreSQL database for a Prefect server (asyncpg URL): SQLite locks under
+    the concurrent writes a fault test makes, and a lost write can strand a suspended run."""
+    with scratch_database("lienthong_fault_prefect", driver="asyncpg", migrate=False) as url:
         yield url
 
 

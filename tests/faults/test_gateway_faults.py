@@ -129,9 +129,11 @@ class Stack:
 
 
 @pytest.fixture
-def stack(pg_scratch: str, services: list[ServiceProcess], tmp_path: Path) -> Stack:
+def stack(
+    pg_scratch: str, prefect_pg: str, services: list[ServiceProcess], tmp_path: Path
+) -> Stack:
     logs = tmp_path / "logs"
-    prefect = prefect_server(tmp_path / "prefect", logs)
+    prefect = prefect_server(tmp_path / "prefect", logs, database_url=prefect_pg)
     services.append(prefect)  # registered first: stopped at teardown even if it never gets healthy
     prefect.start()
     api = prefect.env["PREFECT_API_URL"]
