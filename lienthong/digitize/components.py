@@ -280,7 +280,7 @@ def apply_review(
             log.warning(
                 "component %s: a confirmation of a refused file (%s) stands as a supplement request",
                 component_id,
-                refused.get("error") or refused.get("code"),
+                refused.get("error"),
             )
             reject, note = True, note or str(refused.get("message_vi") or "")
         fields = {k: dict(v) for k, v in d.get("fields", {}).items()}
