@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lienthong.agencies.results import generate
 from lienthong.catalog import get_catalog
@@ -20,9 +20,10 @@ from lienthong.clock import FixedClock, set_clock
 from lienthong.db import session_scope
 from lienthong.db.models import ComponentRow, DossierRow, StepRow
 from lienthong.reception import receive
+from lienthong.vault.index import VaultEvent, VaultResult
 from lienthong.vault.seal import Keyring
 from lienthong.vault.settings import VaultSettings, get_vault_settings, reset_vault_settings
-from lienthong.vault.store import FileVault, S3Vault, Vault
+from lienthong.vault.store import OBJECT_PREFIX, FileVault, S3Vault, Vault
 from samples.dossiers import make_submission
 from tests.conftest import free_port
 
@@ -167,3 +168,11 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_harness():
         yield
+
+
+def counts(env: dict[str, Any]) -> tuple[int, int, int]:
+    """What the vault holds: index rows, chain events, and objects in ``env``'s store."""
+    with session_scope() as s:
+        rows = s.scalar(select(func.count()).select_from(VaultResult)) or 0
+        events = s.scalar(select(func.count()).select_from(VaultEvent)) or 0
+    return rows, events, len(list(env["store"].list(OBJECT_PREFIX)))

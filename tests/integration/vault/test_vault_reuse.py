@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lienthong.db import session_scope
-from lienthong.vault.index import VaultAccess, VaultEvent
+from lienthong.vault.drafts import step_drafts
+from lienthong.vault.index import VaultAccess, VaultEvent, VaultResult
 from lienthong.vault.intake import reuse_components
+from lienthong.vault.publish import publish
+from lienthong.vault.reads import reusable_addresses
 
 from .conftest import components_of
 from .test_vault_publication import finish_step, publish_step, received
@@ -111,17 +117,6 @@ def test_pointing_to_someone_elses_result_is_refused(vault_env):
 
 
 def test_the_look_up_offers_only_results_still_valid_on_the_day_and_not_flagged(vault_env):
-    import dataclasses
-    from datetime import date
-
-    from sqlalchemy import update
-
-    from lienthong.vault.index import VaultResult
-    from lienthong.vault.publish import publish
-    from lienthong.vault.reads import reusable_addresses
-
-    from .test_vault_publication import step_drafts
-
     code = received("lien-thong-khai-tu", 25, options={"procedures": 2}, deceased_id=DECEASED)
     finish_step(code, "khai_tu")
     with session_scope() as s:

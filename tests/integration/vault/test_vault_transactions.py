@@ -7,13 +7,11 @@ from __future__ import annotations
 import pytest
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
-from sqlalchemy import func, select
 
 import tasks.vault as vault_tasks
-from lienthong.db import session_scope
-from lienthong.vault.index import VaultEvent, VaultResult
 from lienthong.vault.store import OBJECT_PREFIX
 
+from .conftest import counts
 from .test_vault_publication import finish_step, received
 
 pytestmark = [pytest.mark.integration, pytest.mark.flows]
@@ -29,13 +27,6 @@ def publish_twice_at_once(dossier_code: str, step_key: str) -> list[list[str]]:
     task = vault_tasks.publish_step_results.with_options(retries=0)
     futures = [task.submit(dossier_code, step_key) for _ in range(2)]
     return [f.result() for f in futures]
-
-
-def counts(env) -> tuple[int, int, int]:
-    with session_scope() as s:
-        rows = s.scalar(select(func.count()).select_from(VaultResult))
-        events = s.scalar(select(func.count()).select_from(VaultEvent))
-    return rows, events, len(list(env["store"].list(OBJECT_PREFIX)))
 
 
 def test_a_published_step_result_is_committed_once_and_a_rerun_writes_nothing(
