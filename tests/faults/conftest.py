@@ -166,10 +166,10 @@ def scratch_database(
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def prefect_server_env(home: Path, port: int, database_url: str | None = None) -> dict[str, str]:
-    """A Prefect server on ``database_url`` (an asyncpg URL, as in production), or on SQLite under
-    ``home`` (as ``infra.local.prefect_env``), without the UI and the services a test does not
-    need, so that a restart is quick."""
+def prefect_server_env(home: Path, port: int, database_url: str) -> dict[str, str]:
+    """A Prefect server on ``database_url`` (an asyncpg URL, as in production; see
+    :func:`prefect_pg`) with its home under ``home``, without the UI and the services a test does
+    not need, so that a restart is quick."""
     home.mkdir(parents=True, exist_ok=True)
     api = f"http://127.0.0.1:{port}/api"
     return {
@@ -179,8 +179,7 @@ def prefect_server_env(home: Path, port: int, database_url: str | None = None) -
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "false",
-        "PREFECT_API_DATABASE_CONNECTION_URL": database_url
-        or f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
         # No cron deployments here, and no run is meant to execute: these would only take CPU.
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
@@ -190,7 +189,7 @@ def prefect_server_env(home: Path, port: int, database_url: str | None = None) -
 
 
 def prefect_server(
-    home: Path, log_dir: Path, port: int | None = None, database_url: str | None = None
+    home: Path, log_dir: Path, database_url: str, port: int | None = None
 ) -> ServiceProcess:
     port = port or free_port()
     env = prefect_server_env(home, port, database_url)
