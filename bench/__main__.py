@@ -1,64 +1,48 @@
-"""Run every benchmark in bench/ (``make bench``) and write var/bench/report.md."""
+"""Run every benchmark in bench/ (``make bench``): each writes its own report under bench/results/,
+and this run writes one more there with the table of every figure, pointing at the others.
+
+    python -m bench [NAME ...]      # only these (e.g. bench_vault province_day)
+"""
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import io
 import pkgutil
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import bench
-from bench.common import FIGURES, Figure, machine
-from lienthong.settings import get_settings
+from bench.common import FIGURES, RESULTS, Figure, commit, figures_table, load, machine, run_and_report
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    only = sys.argv[1:] if argv is None else argv
     names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
-    names.append("province_day")  # bench/province_day.py (size: LIENTHONG_PROVINCE_DOSSIERS, default 5000)
-    only = sys.argv[1:]
-    sections: list[str] = []
+    names.append("province_day")
     table: list[tuple[str, Figure]] = []
-    failed = 0
+    reports: list[tuple[str, int, Path]] = []
+    started, load_at_start = time.gmtime(), load()
     for name in names:
         if only and name not in only:
             continue
+        import importlib
+
         module = importlib.import_module(f"bench.{name}")
-        FIGURES.clear()
-        buf = io.StringIO()
-        t0 = time.perf_counter()
         print(f"== {name}", flush=True)
-        try:
-            with contextlib.redirect_stdout(buf):
-                code = module.main([])
-        except Exception as exc:  # noqa: BLE001 - one failing benchmark must not hide the others
-            code = 1
-            buf.write(f"FAILED: {exc!r}\n")
-        print(buf.getvalue(), flush=True)
-        failed += bool(code)
+        code, path = run_and_report(name, module.main, [])
         table += [(name, f) for f in FIGURES]
-        sections.append(f"## {name} ({time.perf_counter() - t0:.0f} s)\n\n```\n{buf.getvalue()}```\n")
-    out = [f"# Benchmarks\n\nMachine: {machine()}, {time.strftime('%Y-%m-%d %H:%M %z')}\n",
-           figures_table(table), "\nEach benchmark's full output follows.\n", *sections]
-    report = get_settings().var_dir / "bench" / "report.md"
-    report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("\n".join(out), encoding="utf-8")
-    print(f"report: {Path(report)}")
-    return 1 if failed else 0
-
-
-def figures_table(rows: list[tuple[str, Figure]]) -> str:
-    """One table of every recorded figure, its anchor (measured in the same run) and the ratio."""
-    lines = ["| benchmark | figure | value | anchor | ratio | target |", "|---|---|---:|---|---:|---|"]
-    for bench_name, f in rows:
-        anchor = f"{f.anchor_name} {f.anchor:,.2f}" if f.anchor else ""
-        ratio = f"{f.ratio:.3f}" if f.ratio is not None else ""
-        lines.append(f"| {bench_name} | {f.name} | {f.value:,.2f} {f.unit} | {anchor} | {ratio} | {f.target} |")
-    if not rows:
-        lines.append("| (no figures recorded) | | | | | |")
-    return "\n".join(lines) + "\n"
+        reports.append((name, code, path))
+    summary = RESULTS / f"make-bench-{time.strftime('%Y%m%d-%H%M%S', started)}-{commit().split('-')[0]}.md"
+    summary.write_text("\n".join([
+        "# make bench\n", f"- commit: `{commit()}`", f"- machine: {machine()}",
+        f"- command: `{shlex.join(['python', '-m', 'bench', *only])}`",
+        f"- started: {time.strftime('%Y-%m-%d %H:%M:%S UTC', started)}", f"- load average at start: {load_at_start}\n",
+        figures_table(table), "Reports of each benchmark:\n",
+        *[f"- `{name}`: [{p.name}]({p.name}) (exit code {code})" for name, code, p in reports], "",
+    ]), encoding="utf-8")
+    print(f"summary: {summary}")
+    return 1 if any(code for _, code, _ in reports) else 0
 
 
 if __name__ == "__main__":

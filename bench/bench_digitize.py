@@ -488,4 +488,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from bench.common import standalone
+
+    sys.exit(standalone("bench_digitize", main))

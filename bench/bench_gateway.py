@@ -327,4 +327,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    from bench.common import standalone
+
+    sys.exit(standalone("bench_gateway", main))

@@ -369,4 +369,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    from bench.common import standalone
+
+    sys.exit(standalone("bench_portal", main))

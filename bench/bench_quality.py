@@ -9,6 +9,7 @@ The ratio plain/GX shows what GX costs per dossier. Target: 10,000 dossiers in u
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import datetime
 
@@ -65,4 +66,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from bench.common import standalone
+
+    sys.exit(standalone("bench_quality", main))

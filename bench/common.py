@@ -1,12 +1,19 @@
-"""Shared pieces of the benchmarks: a scratch PostgreSQL database, a live server, a report line."""
+"""Shared pieces of the benchmarks: a scratch PostgreSQL database, a live server, a report line,
+and the committed report each run writes under ``bench/results/``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import platform
+import shlex
 import statistics
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +115,90 @@ def prefect_server_on_postgres() -> Iterator[str]:
 
     with start(PG_ADMIN, name="bench-prefect-server") as api:
         yield api
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def commit() -> str:
+    """The commit measured, with ``-dirty`` when the work tree had uncommitted changes."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
+    head = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return head + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def load() -> str:
+    """The machine's load average at the start: a figure measured beside other work says so."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
+
+
+class _Tee(io.TextIOBase):
+    """Writes to the terminal and keeps a copy for the report."""
+
+    def __init__(self, out: io.TextIOBase) -> None:
+        self.out, self.buf = out, io.StringIO()
+
+    def write(self, s: str) -> int:
+        self.out.write(s)
+        self.out.flush()
+        return self.buf.write(s)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+def run_and_report(name: str, main: Callable[[Sequence[str]], int], argv: Sequence[str],
+                   command: str | None = None, results: Path | None = None) -> tuple[int, Path]:
+    """Run one benchmark's ``main(argv)``, showing its output as it comes, and write its report
+    ``bench/results/<name>-<UTC date and time>-<commit>.md``: the commit, the machine, the command,
+    the load when it started, the table of its figures and its whole output. Returns the exit code
+    and the report's path."""
+    FIGURES.clear()
+    command = command or shlex.join([Path(sys.executable).name, "-m", f"bench.{name}", *argv])
+    started, t0, load_at_start, measured = time.gmtime(), time.perf_counter(), load(), commit()
+    tee = _Tee(sys.stdout)  # type: ignore[arg-type]
+    with contextlib.redirect_stdout(tee):
+        try:
+            code = main(list(argv))
+        except Exception as exc:  # noqa: BLE001 - the report says how it failed
+            code = 1
+            print(f"FAILED: {exc!r}")
+    took = time.perf_counter() - t0
+    out_dir = results or RESULTS
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S', started)}-{measured.split('-')[0]}.md"
+    path.write_text("\n".join([
+        f"# {name}\n",
+        f"- commit: `{measured}`",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        f"- started: {time.strftime('%Y-%m-%d %H:%M:%S UTC', started)}, took {took:.0f} s, exit code {code}",
+        f"- load average at start: {load_at_start}\n",
+        figures_table([(name, f) for f in FIGURES]),
+        "## Output\n", "```", tee.buf.getvalue().rstrip(), "```", "",
+    ]), encoding="utf-8")
+    print(f"report: {path}")
+    return int(code or 0), path
+
+
+def standalone(name: str, main: Callable[[Sequence[str]], int]) -> int:
+    """``python -m bench.<name> ARGS``: run it and write its report (the ``__main__`` of each benchmark)."""
+    return run_and_report(name, main, sys.argv[1:])[0]
+
+
+def figures_table(rows: list[tuple[str, Figure]]) -> str:
+    """One table of every recorded figure, its anchor (measured in the same run) and the ratio."""
+    lines = ["| benchmark | figure | value | anchor | ratio | target |", "|---|---|---:|---|---:|---|"]
+    for bench_name, f in rows:
+        anchor = f"{f.anchor_name} {f.anchor:,.2f}" if f.anchor else ""
+        ratio = f"{f.ratio:.3f}" if f.ratio is not None else ""
+        lines.append(f"| {bench_name} | {f.name} | {f.value:,.2f} {f.unit} | {anchor} | {ratio} | {f.target} |")
+    if not rows:
+        lines.append("| (no figures recorded) | | | | | |")
+    return "\n".join(lines) + "\n"

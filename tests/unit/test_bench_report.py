@@ -1,7 +1,6 @@
 """`make bench` writes one table of figures with their anchors and ratios (bench/__main__.py)."""
 
-from bench.__main__ import figures_table
-from bench.common import FIGURES, Figure, line, record
+from bench.common import FIGURES, Figure, figures_table, line, record
 
 
 def test_line_records_the_figure_with_its_anchor_and_ratio() -> None:
