@@ -41,6 +41,8 @@ bench: setup
 lint: venv
 	$(BIN)/ruff check lienthong flows tasks tests bench samples infra
 	$(BIN)/mypy lienthong
+	@# The import contract in pyproject.toml ([tool.importlinter]); bench/ and tests/ are found from here.
+	PYTHONPATH=. $(BIN)/lint-imports
 
 ui: venv
 	$(BIN)/lienthong prefect-server
