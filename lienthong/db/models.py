@@ -258,9 +258,3 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     last_error: Mapped[str | None] = mapped_column(Text)
-
-
-# Feature tables live beside their code; importing them here lets Alembic autogenerate see them.
-from lienthong.gateway import models as _gateway_models  # noqa: E402, F401
-from lienthong.portal import ledger as _portal_ledger  # noqa: E402, F401
-from lienthong.vault import index as _vault_index  # noqa: E402, F401

@@ -5,6 +5,6 @@ authenticated (HMAC, timestamp window, one-time nonce), checked for *structure* 
 to the inbox table in the same transaction as its idempotency key; a relay then turns inbox rows
 into flow runs (``relay.py``). This package never imports Prefect.
 
-Nothing is imported here: ``lienthong.db.models`` imports ``lienthong.gateway.models`` for Alembic,
-and that must not pull in FastAPI. The app is ``lienthong.gateway.app.create_app``.
+Nothing is imported here: Alembic's environment imports ``lienthong.gateway.models`` for its
+tables, and that must not pull in FastAPI. The app is ``lienthong.gateway.app.create_app``.
 """
