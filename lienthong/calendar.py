@@ -69,8 +69,67 @@ class TimeLimit:
         return "same day" if self.same_day else f"{self.working_days} working days"
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A government notice that moves days for civil servants in one year (a swap, a make-up
+    Saturday): data on top of the statutory holidays, each traceable to its number."""
+
+    year: int
+    number: str | None
+    issued: date | None
+    title: str
+    days_off: dict[date, str]
+    working_days: dict[date, str]
+    confirmed: bool = True
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class YearCalendar:
+    """One year's days off and make-up working days, and where they come from."""
+
+    year: int
+    holidays: dict[date, str]
+    working_days: dict[date, str]
+    notices: tuple[Notice, ...] = ()
+    provisional: bool = True
+    note: str = ""
+
+    @property
+    def warning(self) -> str | None:
+        """One line (Vietnamese, then English) when the year has no government notice recorded."""
+        if not self.provisional:
+            return None
+        return (f"Lịch năm {self.year} là tạm tính: chỉ có ngày nghỉ lễ theo Bộ luật Lao động, chưa có "
+                f"thông báo hoán đổi ngày làm việc của Chính phủ. / The {self.year} calendar is "
+                f"provisional: statutory holidays only, no government notice recorded yet.")
+
+
+def statutory_holidays(year: int) -> dict[date, str]:
+    """Statutory public holidays of Vietnam (Labour Code 2012 Art. 115, 2019 Art. 112, with the
+    compensatory days of Art. 111(3)) as the ``holidays`` package computes them, in Vietnamese.
+
+    The package also carries a few government swap days (its "special" holidays); those are left
+    out here: swaps are data in ``config/holidays``, each with the notice that made it."""
+    import holidays as holidays_pkg
+
+    table = holidays_pkg.country_holidays("VN", years=year, language="vi")
+    swap_label = "Ngày nghỉ (thay cho ngày"  # the package's label of a swap day
+    out: dict[date, str] = {}
+    for d, name in sorted(table.items()):
+        kept = [n for n in name.split("; ") if not n.startswith(swap_label)]
+        if kept:
+            out[d] = "; ".join(kept)
+    return out
+
+
 @dataclass
 class WorkingCalendar:
+    """Working days for any year: statutory holidays, then the yearly notices on top.
+
+    ``holidays`` and ``extra_working_days`` are explicit overrides (tests, a province's own days);
+    every other year is built on demand from :func:`statutory_holidays` and ``notices``."""
+
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
     weekend: frozenset[int] = frozenset({5, 6})
     holidays: dict[date, str] = field(default_factory=dict)
@@ -78,20 +137,62 @@ class WorkingCalendar:
     cutoff: time = time(15, 0)
     opens: time = time(7, 30)
     closes: time = time(17, 0)
-    covered_years: frozenset[int] = frozenset()
     reappointment_min_days_before: int = 1
+    notices: list[Notice] = field(default_factory=list)
+    # Years whose government plan is recorded (notices, or a plan with no swap): not provisional.
+    planned_years: dict[int, str] = field(default_factory=dict)
+    statutory: bool = True
+    _years: dict[int, YearCalendar] = field(default_factory=dict, repr=False, compare=False)
+
+    # --- years -------------------------------------------------------------------------------
+
+    def year(self, year: int) -> YearCalendar:
+        """The calendar of one year (built once, then cached)."""
+        cached = self._years.get(year)
+        if cached is not None:
+            return cached
+        days_off = statutory_holidays(year) if self.statutory else {}
+        working: dict[date, str] = {}
+        # A notice may move a day of the next year (31/12/2018 off, Saturday 05/01/2019 worked).
+        notices = tuple(n for n in self.notices
+                        if n.year == year or any(d.year == year for d in (*n.days_off, *n.working_days)))
+        for n in notices:
+            for d, name in n.working_days.items():
+                if d.year == year:
+                    days_off.pop(d, None)
+                    working[d] = name
+            days_off.update({d: name for d, name in n.days_off.items() if d.year == year})
+        built = YearCalendar(year, days_off, working, notices,
+                             provisional=year not in self.planned_years and not any(n.year == year for n in notices),
+                             note=self.planned_years.get(year, ""))
+        self._years[year] = built
+        return built
+
+    def warnings(self, first: date, last: date) -> list[str]:
+        """The provisional-year warnings of every year from ``first`` to ``last``."""
+        out = []
+        for y in range(min(first.year, last.year), max(first.year, last.year) + 1):
+            w = self.year(y).warning
+            if w:
+                out.append(w)
+        return out
+
+    def holiday_name(self, d: date) -> str | None:
+        if d in self.holidays:
+            return self.holidays[d]
+        return self.year(d.year).holidays.get(d)
 
     # --- days --------------------------------------------------------------------------------
 
     def is_working_day(self, d: date) -> bool:
-        if self.covered_years and d.year not in self.covered_years:
-            raise CalendarError(
-                f"no holiday table for {d.year}: add it to config/holidays before computing deadlines",
-                message_vi=f"Chưa có lịch ngày nghỉ năm {d.year} trong cấu hình.",
-            )
         if d in self.holidays:
             return False
-        return d in self.extra_working_days or d.weekday() not in self.weekend
+        if d in self.extra_working_days:
+            return True
+        table = self.year(d.year)
+        if d in table.holidays:
+            return False
+        return d in table.working_days or d.weekday() not in self.weekend
 
     def next_working_day(self, d: date) -> date:
         d += timedelta(days=1)
@@ -121,6 +222,11 @@ class WorkingCalendar:
             if self.is_working_day(d):
                 count += 1
         return count
+
+    def end_of_period(self, last_day: date) -> date:
+        """The day a period counted in calendar days really ends: when its last day is a day off
+        (weekend or holiday), the next working day (Civil Code 2015 Art. 148(5))."""
+        return last_day if self.is_working_day(last_day) else self.next_working_day(last_day)
 
     # --- deadlines ---------------------------------------------------------------------------
 
@@ -218,35 +324,67 @@ def _expand(entry: dict[str, Any]) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def _days(entries: list[dict[str, Any]] | None, year: int, where: str) -> dict[date, str]:
+    out: dict[date, str] = {}
+    for entry in entries or []:
+        for d in _expand(entry):
+            if not isinstance(d, date):
+                raise CalendarError(f"{where}: {d!r} is not a date (write YYYY-MM-DD)")
+            out[d] = str(entry["name"])
+    return out
+
+
+def load_notices(path: Path) -> tuple[list[Notice], dict[int, str]]:
+    """The government's yearly notices (swaps, make-up Saturdays) and the years whose plan is
+    recorded. Each notice names its number; an unconfirmed one says why."""
+    with path.open(encoding="utf-8") as fh:
+        table = yaml.safe_load(fh) or {}
+    notices: list[Notice] = []
+    planned: dict[int, str] = {}
+    for year, spec in (table.get("years") or {}).items():
+        year = int(year)
+        spec = spec or {}
+        where = f"{path.name} {year}"
+        if spec.get("plan"):
+            planned[year] = str(spec["plan"])
+        for raw in spec.get("notices") or []:
+            n = Notice(
+                year=year,
+                number=raw.get("number"),
+                issued=raw.get("issued"),
+                title=str(raw.get("title", "")),
+                days_off=_days(raw.get("days_off"), year, where),
+                working_days=_days(raw.get("working_days"), year, where),
+                confirmed=bool(raw.get("confirmed", True)),
+                reason=str(raw.get("reason", "")),
+            )
+            if not n.confirmed and not n.reason:
+                raise CalendarError(f"{where}: notice {n.number or n.title!r} is unconfirmed "
+                                    "without a reason (add `reason:`)")
+            notices.append(n)
+    return notices, planned
+
+
 def calendar_from_config(config_dir: Path) -> WorkingCalendar:
     with (config_dir / "calendar.yaml").open(encoding="utf-8") as fh:
         cfg = yaml.safe_load(fh)
-    holidays: dict[date, str] = {}
-    working: dict[date, str] = {}
-    years: set[int] = set()
-    for rel in cfg.get("holiday_files", []):
-        with (config_dir / rel).open(encoding="utf-8") as fh:
-            table = yaml.safe_load(fh)
-        for year, spec in table["years"].items():
-            years.add(int(year))
-            for entry in spec.get("holidays") or []:
-                for d in _expand(entry):
-                    holidays[d] = entry["name"]
-            for entry in spec.get("working_days") or []:
-                for d in _expand(entry):
-                    working[d] = entry["name"]
+    notices: list[Notice] = []
+    planned: dict[int, str] = {}
+    for rel in cfg.get("notice_files", []):
+        more, plans = load_notices(config_dir / rel)
+        notices.extend(more)
+        planned.update(plans)
     return WorkingCalendar(
         tz=ZoneInfo(cfg.get("timezone", "Asia/Ho_Chi_Minh")),
         weekend=frozenset(_WEEKDAYS.index(w) for w in cfg.get("weekend", ["saturday", "sunday"])),
-        holidays=holidays,
-        extra_working_days=working,
         cutoff=_parse_time(cfg.get("cutoff", "15:00")),
         opens=_parse_time(cfg.get("opens", "07:30")),
         closes=_parse_time(cfg.get("closes", "17:00")),
-        covered_years=frozenset(years),
         reappointment_min_days_before=int(
             cfg.get("reappointment", {}).get("min_working_days_before_deadline", 1)
         ),
+        notices=notices,
+        planned_years=planned,
     )
 
 
@@ -261,4 +399,14 @@ def get_calendar() -> WorkingCalendar:
     return _cached(str(get_settings().config_dir))
 
 
-__all__ = ["TimeLimit", "Verdict", "WorkingCalendar", "calendar_from_config", "get_calendar", "localize"]
+__all__ = [
+    "Notice",
+    "TimeLimit",
+    "Verdict",
+    "WorkingCalendar",
+    "YearCalendar",
+    "calendar_from_config",
+    "get_calendar",
+    "localize",
+    "statutory_holidays",
+]

@@ -62,6 +62,8 @@ class Report:
     steps: list[dict[str, Any]]
     monthly: dict[str, dict[str, float]]
     files: dict[str, Path] = field(default_factory=dict)
+    # One line per provisional calendar year of the period (no government notice recorded).
+    warnings: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +81,7 @@ class Report:
             },
             "steps": self.steps,
             "files": {k: str(v) for k, v in self.files.items()},
+            "warnings": self.warnings,
         }
 
 
@@ -147,6 +150,7 @@ def build_report(
         lateness_by_agency(records, as_of, cal, cfg.rule),
         step_times(records, cal),
         monthly_on_time(records, as_of, cal, cfg.rule),
+        warnings=cal.warnings(date_from, date_to),
     )
     if write:
         write_report(report, out_dir)
@@ -225,6 +229,7 @@ def markdown(report: Report) -> str:
         f"đang giải quyết **{report.summary['in_progress']}** "
         f"(trong đó quá hạn {report.summary['overdue_in_progress']}).",
         "",
+        *[f"> **Cảnh báo:** {w}\n" for w in report.warnings],
         "## Theo cơ quan",
         "",
         _md_table(

@@ -88,6 +88,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         report = build_report(args.date_from, args.date_to, agency=args.agency)
     except LienThongError as exc:
         return _fail(exc)
+    for warning in report.warnings:
+        print(f"Cảnh báo: {warning}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=1))
     else:

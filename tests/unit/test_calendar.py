@@ -61,9 +61,75 @@ def test_restart_after_supplement_counts_from_zero_at_the_complete_dossier(cal):
     assert restarted == at("2026-03-12T17:00")
 
 
-def test_a_year_without_a_holiday_table_is_refused_not_guessed(cal):
-    with pytest.raises(CalendarError):
-        cal.is_working_day(date(2031, 1, 2))
+def test_a_year_without_a_notice_gets_the_statutory_holidays_marked_provisional(cal):
+    # No plan for 2031 is recorded: New Year's Day is still off, the year is provisional, and the
+    # warning says so in both languages; nothing is refused.
+    assert not cal.is_working_day(date(2031, 1, 1))
+    assert cal.is_working_day(date(2031, 1, 2))
+    year = cal.year(2031)
+    assert year.provisional and not year.notices
+    (warning,) = cal.warnings(date(2031, 3, 1), date(2031, 4, 1))
+    assert "tạm tính" in warning and "provisional" in warning
+    assert cal.year(2026).warning is None
+
+
+def test_vietnam_culture_day_moves_a_three_day_deadline_to_27_november_2026(cal):
+    assert not cal.is_working_day(date(2026, 11, 24))
+    assert cal.due(at("2026-11-23T10:00"), 3) == at("2026-11-27T17:00")
+
+
+def test_new_year_2026_swap_friday_2_january_off_saturday_10_january_worked(cal):
+    assert not cal.is_working_day(date(2026, 1, 2))
+    assert cal.is_working_day(date(2026, 1, 10))
+    notice = next(n for n in cal.year(2026).notices if date(2026, 1, 2) in n.days_off)
+    assert notice.number == "12729/VPCP-KGVX"
+    assert cal.due(at("2025-12-31T10:00"), 1) == at("2026-01-05T17:00")
+
+
+def test_national_day_2026_swap_monday_31_august_off_saturday_22_august_worked(cal):
+    assert not cal.is_working_day(date(2026, 8, 31))
+    assert cal.is_working_day(date(2026, 8, 22))
+    for d in (1, 2):
+        assert not cal.is_working_day(date(2026, 9, d))
+    # Received Fri 28/8 at 10:00: 31/8-2/9 are off, so one working day is Thu 3/9.
+    assert cal.due(at("2026-08-28T10:00"), 1) == at("2026-09-03T17:00")
+
+
+def test_tet_2027_gives_at_least_five_weekdays_off_and_is_provisional(cal):
+    tet = [date(2027, 2, d) for d in range(1, 15)]
+    off_weekdays = [d for d in tet if d.weekday() < 5 and not cal.is_working_day(d)]
+    assert len(off_weekdays) >= 5
+    assert cal.year(2027).provisional
+
+
+@pytest.mark.parametrize("year", range(2018, 2027))
+def test_every_year_from_2018_has_its_statutory_holidays_and_a_recorded_plan(cal, year):
+    assert not cal.is_working_day(date(year, 1, 1)) or date(year, 1, 1).weekday() >= 5
+    assert cal.holiday_name(date(year, 4, 30)) is not None
+    assert cal.holiday_name(date(year, 9, 2)) is not None
+    assert not cal.year(year).provisional
+
+
+def test_a_notice_can_move_a_day_of_the_next_year(cal):
+    # 6519/VPCP-KGVX: 31/12/2018 off, Saturday 05/01/2019 worked.
+    assert not cal.is_working_day(date(2018, 12, 31))
+    assert cal.is_working_day(date(2019, 1, 5))
+
+
+def test_civil_code_period_ending_on_a_day_off_ends_on_the_next_working_day(cal):
+    assert cal.end_of_period(date(2026, 11, 24)) == date(2026, 11, 25)
+    assert cal.end_of_period(date(2026, 11, 28)) == date(2026, 11, 30)
+    assert cal.end_of_period(date(2026, 11, 27)) == date(2026, 11, 27)
+
+
+def test_an_unconfirmed_notice_without_a_reason_is_refused(tmp_path):
+    from lienthong.calendar import load_notices
+
+    f = tmp_path / "n.yaml"
+    f.write_text("years:\n  2030:\n    notices:\n      - {number: X, confirmed: false,"
+                 " days_off: [{date: 2030-01-02, name: x}]}\n", encoding="utf-8")
+    with pytest.raises(CalendarError, match="reason"):
+        load_notices(f)
 
 
 def test_times_are_returned_in_ho_chi_minh_with_offset(cal):
