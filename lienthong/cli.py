@@ -146,6 +146,11 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "lienthong.gateway.cli": ("gateway", "relay"),
 }
 
+# Commands that read or write the database: before they run, the schema is checked and, on a fresh
+# or local database, brought up to date (lienthong.db.migrate.ensure_schema).
+DB_COMMANDS = frozenset({"receive", "report", "import-history", "portal-sync", "forms", "sweep",
+                         "vault", "gateway", "relay"})
+
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _register_deadline,
     _register_core,
@@ -186,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     handler: Handler = args.handler
     try:
+        if args.command in DB_COMMANDS:
+            from lienthong.db.migrate import ensure_schema
+
+            ensure_schema()
         return handler(args)
     except LienThongError as exc:
         print(f"lienthong: {exc.message}", file=sys.stderr)
@@ -194,6 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from lienthong.db.migrate import OUTDATED, is_missing_schema
+
+        if not is_missing_schema(exc):
+            raise
+        print(f"lienthong: {OUTDATED}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
