@@ -6,9 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PGHOST ?= 127.0.0.1
 
-.PHONY: setup system-deps venv services demo test test-unit bench lint ui up down up-prod down-prod clean
+.PHONY: setup system-deps venv ui-patch services demo test test-unit bench lint ui up down up-prod down-prod clean
 
-setup: system-deps venv services
+setup: system-deps venv ui-patch services
 
 system-deps:
 	@bash infra/scripts/system-deps.sh
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Vietnamese letters in the Prefect UI's run graph (docs/ui-patch.md); idempotent, cheap, and run on
+# every setup because a reinstall of prefect brings the unpatched bundle back.
+ui-patch: venv
+	@$(BIN)/python -m infra.ui_patch >/dev/null
 
 services:
 	@bash infra/scripts/services.sh
@@ -44,7 +49,7 @@ lint: venv
 	@# The import contract in pyproject.toml ([tool.importlinter]); bench/ and tests/ are found from here.
 	PYTHONPATH=. $(BIN)/lint-imports
 
-ui: venv
+ui: ui-patch
 	$(BIN)/lienthong prefect-server
 
 up: setup
