@@ -311,7 +311,7 @@ class ProdStack:
                       " def log_message(s,*a): pass\n"
                       f"srv=http.server.HTTPServer(('127.0.0.1',{ports['relay']}),H)\n"
                       "threading.Thread(target=srv.serve_forever,daemon=True).start()\n"
-                      "from lienthong.cli import main; sys.exit(main(['relay', '--idle', '0.5']))")
+                      "from infra.cli import main; sys.exit(main(['relay', '--idle', '0.5']))")
         self._service("relay", [PY, "-c", relay_code], f"http://127.0.0.1:{ports['relay']}/health").start()
         return self
 

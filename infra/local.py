@@ -261,7 +261,7 @@ def relay(env: Mapping[str, str], health_port: int = 8721) -> Process:
             " def log_message(s,*a): pass\n"
             f"srv=http.server.HTTPServer(('127.0.0.1',{health_port}),H)\n"
             "threading.Thread(target=srv.serve_forever,daemon=True).start()\n"
-            "from lienthong.cli import main; sys.exit(main(['relay']))")
+            "from infra.cli import main; sys.exit(main(['relay']))")
     return Process("relay", [sys.executable, "-c", code], env, f"http://127.0.0.1:{health_port}/health")
 
 

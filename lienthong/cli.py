@@ -1,5 +1,8 @@
-"""The ``lienthong`` command. Commands that need Prefect import it lazily, so the core stays
-importable (and fast) without it."""
+"""The core's commands of ``lienthong``: the ones that need only the core package.
+
+The installed ``lienthong`` command is ``infra.cli``, which adds the commands that need the
+orchestration layer (Prefect) or the sample generators to this parser. Only the module owning the
+command being run is imported, so the core stays importable (and fast) without them."""
 
 from __future__ import annotations
 
@@ -97,53 +100,21 @@ def _agency_sim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prefect_server(args: argparse.Namespace) -> int:
-    from infra.local import run_prefect_server_foreground
-
-    return run_prefect_server_foreground()
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from infra.deployments import serve_all
-
-    serve_all()
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from infra.demo import run_demo
-
-    return run_demo(dossiers=args.dossiers, seed=args.seed, speed=args.speed,
-                    keep_running=args.keep_running)
-
-
 def _register_services(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser("agency-sim", help="serve the bundled agency simulator over HTTP")
     a.add_argument("--host", default="127.0.0.1")
     a.add_argument("--port", type=int, default=8710)
     a.set_defaults(handler=_agency_sim)
-    sub.add_parser("prefect-server", help="the local Prefect server and UI on ./var").set_defaults(
-        handler=_prefect_server)
-    sub.add_parser("serve", help="serve every deployment (procedures and batch flows)").set_defaults(
-        handler=_serve)
-    d = sub.add_parser("demo", help="run synthetic dossiers of every procedure end to end")
-    d.add_argument("--dossiers", type=int, default=9, help="how many dossiers (default 9, plus follow-ups)")
-    d.add_argument("--seed", type=int, default=2026)
-    d.add_argument("--speed", type=float, default=3000.0,
-                   help="simulated office seconds per real second (default 3000: a working day in ~11 s)")
-    d.add_argument("--keep-running", action="store_true",
-                   help="leave the Prefect server, simulator and deployments running afterwards")
-    d.set_defaults(handler=_demo)
 
 
 # Feature modules, each with a register(subparsers) function, and the commands each one adds. Only
 # the module owning the command being run is imported, so `lienthong digitize` starts fast.
 FEATURES: dict[str, tuple[str, ...]] = {
-    "lienthong.quality.cli": ("sample-dossier", "validate"),
+    "lienthong.quality.cli": ("validate",),
     "lienthong.vault.cli": ("vault",),
     "lienthong.reports.cli": ("report", "import-history", "portal-sim", "portal-sync", "forms", "sweep"),
     "lienthong.digitize.cli": ("digitize",),
-    "lienthong.gateway.cli": ("gateway", "relay"),
+    "lienthong.gateway.cli": ("gateway",),
 }
 
 # Commands that read or write the database: before they run, the schema is checked and, on a fresh
@@ -158,10 +129,10 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
-def _feature_modules(argv: Sequence[str]) -> list[str]:
+def _feature_modules(argv: Sequence[str], features: dict[str, tuple[str, ...]]) -> list[str]:
     command = next((a for a in argv if not a.startswith("-")), None)
-    owners = [m for m, commands in FEATURES.items() if command in commands]
-    return owners or ([] if command in _core_commands() else list(FEATURES))
+    owners = [m for m, commands in features.items() if command in commands]
+    return owners or ([] if command in _core_commands() else list(features))
 
 
 def _core_commands() -> set[str]:
@@ -172,23 +143,26 @@ def _core_commands() -> set[str]:
     return set(sub.choices)
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; with ``argv``, only the feature module owning its command is imported."""
+def build_parser(argv: Sequence[str] | None = None,
+                 features: dict[str, tuple[str, ...]] = FEATURES) -> argparse.ArgumentParser:
+    """The parser of the core's commands and ``features`` (module -> the commands its
+    ``register(subparsers)`` adds); with ``argv``, only the module owning its command is imported."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="lienthong", description=__doc__)
+    parser = argparse.ArgumentParser(prog="lienthong", description="Liên Thông: inter-agency "
+                                     "administrative procedures (thủ tục hành chính liên thông).")
     sub = parser.add_subparsers(dest="command", required=True)
     for register in REGISTRARS:
         register(sub)
-    modules = list(FEATURES) if argv is None else _feature_modules(argv)
+    modules = list(features) if argv is None else _feature_modules(argv, features)
     for module in modules:
         importlib.import_module(module).register(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, features: dict[str, tuple[str, ...]] = FEATURES) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    args = build_parser(argv, features).parse_args(argv)
     handler: Handler = args.handler
     try:
         if args.command in DB_COMMANDS:

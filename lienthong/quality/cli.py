@@ -1,4 +1,4 @@
-"""``lienthong sample-dossier`` and ``lienthong validate``.
+"""``lienthong validate`` (``lienthong sample-dossier``, which makes test data, is ``samples/cli.py``).
 
 ``validate`` exit codes: 0 valid (prints nothing), 1 invalid (prints the Vietnamese Form 02 lines,
 one per failing rule), 2 unreadable input (not JSON, or the header is missing or malformed).
@@ -8,28 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
 HEADER = ("procedure_code", "received_at", "channel", "applicant")
-
-
-def _sample(args: argparse.Namespace) -> int:
-    from lienthong.catalog import get_catalog
-    from lienthong.clock import get_clock, localize
-    from samples.dossiers import make_submission
-
-    proc = get_catalog().get(args.procedure)
-    received = localize(args.received_at) if args.received_at else get_clock().now()
-    submission = make_submission(proc.id, random.Random(args.seed), received,
-                                 paper_components=args.paper)
-    print(submission.model_dump_json(indent=2, exclude_none=True))
-    return EXIT_VALID
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -70,24 +55,8 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_VALID if outcome.ok else EXIT_INVALID
 
 
-def _when(value: str) -> datetime:
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from exc
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``sample-dossier`` and ``validate`` to the ``lienthong`` command."""
-    s = subparsers.add_parser(
-        "sample-dossier", help="print a valid synthetic dossier payload (JSON)",
-        description="Print a valid, fictitious dossier of a catalog procedure as JSON.")
-    s.add_argument("--procedure", required=True,
-                   help="catalog id (lien-thong-khai-sinh) or national code (2.002621)")
-    s.add_argument("--seed", type=int, default=0, help="the same seed gives the same dossier")
-    s.add_argument("--received-at", type=_when, help="reception time, ISO 8601 (default: now)")
-    s.add_argument("--paper", action="store_true", help="components to digitize are paper ones")
-    s.set_defaults(handler=_sample)
+    """Add ``validate`` to the ``lienthong`` command."""
     v = subparsers.add_parser(
         "validate", help="check one dossier payload against the law's rules",
         description="Exit 0 (silent) when valid; exit 1 printing the Vietnamese request-for-"

@@ -160,7 +160,7 @@ def stack(
         logs,
     )
     relay = ServiceProcess(
-        "relay", [sys.executable, "-m", "lienthong.cli", "relay", "--idle", "0.2"], env, None, logs
+        "relay", [sys.executable, "-m", "infra.cli", "relay", "--idle", "0.2"], env, None, logs
     )
     services += [gateway, relay]
     gateway.start()

@@ -66,7 +66,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     env = _env(var)
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "lienthong.cli", "demo", "--dossiers", "3", "--speed", "6000", "--keep-running"],
+            [sys.executable, "-m", "infra.cli", "demo", "--dossiers", "3", "--speed", "6000", "--keep-running"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
         )
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -10,11 +10,14 @@ import pytest
 
 from lienthong.payloads import Submission
 from lienthong.quality.cli import register
+from samples.cli import register as register_samples
 
 
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="lienthong")
-    register(parser.add_subparsers(required=True))
+    sub = parser.add_subparsers(required=True)
+    register(sub)
+    register_samples(sub)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 
