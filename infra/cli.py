@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from lienthong import cli as core
+from lienthong.errors import ExitCode
 
 FEATURES: dict[str, tuple[str, ...]] = {
     **core.FEATURES,
@@ -34,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
     from infra.deployments import serve_all
 
     serve_all()
-    return 0
+    return ExitCode.OK
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -53,10 +54,10 @@ def _relay(args: argparse.Namespace) -> int:
         report = worker.run_once()
         print(json.dumps({"started": report.started, "resumed": report.resumed, "waiting": report.waiting,
                           "failed": report.failed, "closed": report.closed}, ensure_ascii=False))
-        return 1 if report.failed else 0
+        return ExitCode.UNAVAILABLE if report.failed else ExitCode.OK
     with contextlib.suppress(KeyboardInterrupt):
         worker.run_forever(idle_seconds=args.idle)
-    return 0
+    return ExitCode.OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +76,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("relay", help="start or resume flow runs for the gateway's inbox",
                        description="Start a deployment run per received dossier, resume "
                        "suspended runs with supplements and agency results.")
-    r.add_argument("--once", action="store_true", help="one pass, then exit (1 if a call failed)")
+    r.add_argument("--once", action="store_true",
+                   help="one pass, then exit (7, unavailable, if a call to Prefect failed)")
     r.add_argument("--idle", type=float, default=1.0, help="seconds between passes when idle")
     r.set_defaults(handler=_relay)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -39,7 +40,7 @@ def _deadline(args: argparse.Namespace) -> int:
         limit = TimeLimit(args.working_days)
     start = args.restart_at or args.received
     print(get_calendar().due(start, limit).isoformat())
-    return 0
+    return ExitCode.OK
 
 
 def _register_deadline(sub: argparse._SubParsersAction) -> None:
@@ -63,7 +64,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     upgrade()
     print("schema at", ", ".join(sorted(current())))
-    return 0
+    return ExitCode.OK
 
 
 def _receive(args: argparse.Namespace) -> int:
@@ -75,7 +76,7 @@ def _receive(args: argparse.Namespace) -> int:
     receipt = receive(submission, idempotency_key=args.idempotency_key)
     print(json.dumps({"dossier_code": receipt.dossier_code, "due_at": receipt.due_at.isoformat(),
                       "created": receipt.created}, ensure_ascii=False))
-    return 0
+    return ExitCode.OK
 
 
 def _register_core(sub: argparse._SubParsersAction) -> None:
@@ -97,7 +98,7 @@ def _agency_sim(args: argparse.Namespace) -> int:
     from lienthong.agencies.simulator import create_app
 
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
-    return 0
+    return ExitCode.OK
 
 
 def _register_services(sub: argparse._SubParsersAction) -> None:
@@ -150,7 +151,8 @@ def build_parser(argv: Sequence[str] | None = None,
     import importlib
 
     parser = argparse.ArgumentParser(prog="lienthong", description="Liên Thông: inter-agency "
-                                     "administrative procedures (thủ tục hành chính liên thông).")
+                                     "administrative procedures (thủ tục hành chính liên thông).",
+                                     epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True)
     for register in REGISTRARS:
         register(sub)
@@ -160,7 +162,23 @@ def build_parser(argv: Sequence[str] | None = None,
     return parser
 
 
+EPILOG = "exit codes: " + ", ".join(f"{c.value} {c.name.lower().replace('_', ' ')}" for c in ExitCode) + \
+    " (README, Exit codes)"
+
+
+def _unavailable(exc: Exception) -> bool:
+    """A database or HTTP service that did not answer (checked only if its library is loaded)."""
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    sa, httpx = sys.modules.get("sqlalchemy.exc"), sys.modules.get("httpx")
+    if sa is not None:
+        kinds += [sa.OperationalError, sa.InterfaceError]
+    if httpx is not None:
+        kinds.append(httpx.TransportError)
+    return isinstance(exc, tuple(kinds))
+
+
 def main(argv: Sequence[str] | None = None, features: dict[str, tuple[str, ...]] = FEATURES) -> int:
+    """Run one command; its status is an :class:`ExitCode` (argparse's usage errors exit 2, BAD_ARGS)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv, features).parse_args(argv)
     handler: Handler = args.handler
@@ -169,21 +187,26 @@ def main(argv: Sequence[str] | None = None, features: dict[str, tuple[str, ...]]
             from lienthong.db.migrate import ensure_schema
 
             ensure_schema()
-        return handler(args)
+        return int(handler(args))
     except LienThongError as exc:
         print(f"lienthong: {exc.message}", file=sys.stderr)
         if exc.message_vi != exc.message:
             print(f"  ({exc.message_vi})", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except Exception as exc:
         from lienthong.db.migrate import OUTDATED, is_missing_schema
 
-        if not is_missing_schema(exc):
-            raise
-        print(f"lienthong: {OUTDATED}", file=sys.stderr)
-        return 2
+        if is_missing_schema(exc):
+            print(f"lienthong: {OUTDATED}", file=sys.stderr)
+            return ExitCode.CONFIG
+        if _unavailable(exc):
+            print(f"lienthong: a service did not answer, run again later: {type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+            return ExitCode.UNAVAILABLE
+        traceback.print_exc()
+        return ExitCode.INTERNAL
 
 
 if __name__ == "__main__":

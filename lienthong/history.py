@@ -22,7 +22,7 @@ from lienthong.clock import get_clock, localize
 from lienthong.codes import parse_dossier_code, parse_procedure_code
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow
-from lienthong.errors import InvalidCode, LienThongError
+from lienthong.errors import ExitCode, InvalidCode, LienThongError
 from lienthong.portal.ledger import HistoryDossier
 
 COLUMNS = (
@@ -45,6 +45,7 @@ class HistoryFileError(LienThongError):
     """The file as a whole cannot be read (missing columns, not a CSV)."""
 
     code = "history_file_error"
+    exit_code = ExitCode.INPUT_FILE
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from lienthong.clock import get_clock, localize
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, HandOver, ReappointmentRow, StepRow, table_of
 from lienthong.db.store import to_aggregate
-from lienthong.errors import LienThongError, ReappointmentRefused
+from lienthong.errors import ExitCode, LienThongError, ReappointmentRefused
 from lienthong.notify import (
     agency_apology_draft,
     agency_late,
@@ -45,6 +45,7 @@ OPEN_STEP_STATUSES = ("pending", "submitted")
 
 class ApologyNotFound(LienThongError, LookupError):
     code = "apology_not_found"
+    exit_code = ExitCode.NOT_FOUND
 
 
 @dataclass(frozen=True)

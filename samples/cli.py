@@ -9,6 +9,8 @@ import argparse
 import random
 from datetime import datetime
 
+from lienthong.errors import ExitCode
+
 
 def _sample(args: argparse.Namespace) -> int:
     from lienthong.catalog import get_catalog
@@ -20,7 +22,7 @@ def _sample(args: argparse.Namespace) -> int:
     submission = make_submission(proc.id, random.Random(args.seed), received,
                                  paper_components=args.paper)
     print(submission.model_dump_json(indent=2, exclude_none=True))
-    return 0
+    return ExitCode.OK
 
 
 def _when(value: str) -> datetime:

@@ -9,7 +9,7 @@ from alembic.config import Config
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from lienthong.db import get_engine
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -46,6 +46,7 @@ class SchemaNotCurrent(LienThongError):
     """The database lacks migrations and this command will not apply them by itself."""
 
     code = "schema_not_current"
+    exit_code = ExitCode.CONFIG
 
 
 def schema_heads() -> set[str]:

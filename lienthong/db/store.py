@@ -23,11 +23,12 @@ from lienthong.db.models import (
     table_of,
 )
 from lienthong.dossier import Dossier, Reappointment, Status, StatusChange, SupplementRequest
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 
 class DossierNotFound(LienThongError, LookupError):
     code = "dossier_not_found"
+    exit_code = ExitCode.NOT_FOUND
 
 
 def next_sequence(session: Session, unit_id: str, day: date) -> int:

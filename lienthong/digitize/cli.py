@@ -10,6 +10,7 @@ from typing import Any
 
 from lienthong.digitize.config import load_config
 from lienthong.digitize.pipeline import FileResult, digitize_files
+from lienthong.errors import ExitCode
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,7 +44,7 @@ def _line(r: FileResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit status 0 when every file was digitized (some may need review), 2 when one was bad."""
+    """OK when every file was digitized (some may need review), INPUT_FILE when one was refused."""
     cfg = load_config()
     if args.workers:
         cfg = load_config(ocr={**cfg.ocr.model_dump(), "workers": args.workers})
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         f"{len(results)} tệp, {pages} trang, {bad} tệp lỗi, {time.perf_counter() - t0:.1f} s",
         file=sys.stderr,
     )
-    return 2 if bad else 0
+    return ExitCode.INPUT_FILE if bad else ExitCode.OK
 
 
 def _with_progress(

@@ -3,7 +3,7 @@ should ask the citizen for: the dossier is kept and the component is marked for 
 
 from __future__ import annotations
 
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 from lienthong.privacy import mask_ids_in_text
 
 
@@ -16,6 +16,7 @@ class DigitizeError(LienThongError):
     """A component file that cannot be digitized as it is; ``code`` is stable for retry rules."""
 
     code = "digitize_error"
+    exit_code = ExitCode.INPUT_FILE
 
 
 class EmptyFile(DigitizeError):

@@ -19,7 +19,7 @@ from lienthong.db.models import (
     StepRow,
     SupplementRow,
 )
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 FORMS = {"01": "form01", "02": "form02", "03": "form03", "04": "form04", "05": "form05"}
 
@@ -31,6 +31,7 @@ class FormUnavailable(LienThongError):
     """The dossier has no data for this form (e.g. Form 04 without a re-appointment)."""
 
     code = "form_unavailable"
+    exit_code = ExitCode.NOT_FOUND
 
 
 def dt_vi(at: datetime | None) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from lienthong.errors import ExitCode
+
 
 def _gateway(args: argparse.Namespace) -> int:
     import uvicorn
@@ -24,7 +26,7 @@ def _gateway(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=False,
     )
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

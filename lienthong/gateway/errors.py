@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 
 class GatewayError(LienThongError):
@@ -39,6 +39,7 @@ class BadHeaders(GatewayError):
 
 class Unauthenticated(GatewayError):
     status, code = 401, "unauthenticated"
+    exit_code = ExitCode.ACCESS_DENIED
 
 
 class UnknownAgency(Unauthenticated):
@@ -59,10 +60,12 @@ class ReplayedNonce(Unauthenticated):
 
 class Forbidden(GatewayError):
     status, code = 403, "forbidden"
+    exit_code = ExitCode.ACCESS_DENIED
 
 
 class NotFound(GatewayError):
     status, code = 404, "not_found"
+    exit_code = ExitCode.NOT_FOUND
 
 
 class Conflict(GatewayError):
@@ -83,7 +86,9 @@ class InvalidPayload(GatewayError):
 
 class RateLimited(GatewayError):
     status, code = 429, "rate_limited"
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class Unavailable(GatewayError):
     status, code = 503, "database_unavailable"
+    exit_code = ExitCode.UNAVAILABLE

@@ -16,7 +16,7 @@ import httpx
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 from lienthong.portal.payloads import get_portal_config
 
 
@@ -41,6 +41,7 @@ class PortalError(LienThongError):
     """The portal was unreachable or kept failing after the retries: run again later."""
 
     code = "portal_unavailable"
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class PortalRejected(LienThongError):

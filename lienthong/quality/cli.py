@@ -1,7 +1,8 @@
 """``lienthong validate`` (``lienthong sample-dossier``, which makes test data, is ``samples/cli.py``).
 
-``validate`` exit codes: 0 valid (prints nothing), 1 invalid (prints the Vietnamese Form 02 lines,
-one per failing rule), 2 unreadable input (not JSON, or the header is missing or malformed).
+``validate`` exits OK (0) when valid, printing nothing; CHECK_FAILED (1) when invalid, printing the
+Vietnamese Form 02 lines, one per failing rule; INPUT_FILE (3) when the input is unreadable (not
+JSON, or the header is missing or malformed). See ``lienthong.errors.ExitCode``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-EXIT_VALID, EXIT_INVALID, EXIT_UNREADABLE = 0, 1, 2
+from lienthong.errors import ExitCode
+
 HEADER = ("procedure_code", "received_at", "channel", "applicant")
 
 
@@ -25,18 +27,18 @@ def _validate(args: argparse.Namespace) -> int:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         print(f"lienthong validate: {path}: no such file", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return ExitCode.INPUT_FILE
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         print(f"lienthong validate: {path}: not JSON ({exc})", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return ExitCode.INPUT_FILE
     if not isinstance(raw, dict):
         print(f"lienthong validate: {path}: a dossier payload is a JSON object", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return ExitCode.INPUT_FILE
     missing = [k for k in HEADER if k not in raw]
     if missing:
         print(f"lienthong validate: {path}: the header lacks {', '.join(missing)} "
               f"(required: {', '.join(HEADER)})", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return ExitCode.INPUT_FILE
     try:
         submission = Submission.model_validate(raw)
     except ValidationError as exc:
@@ -45,14 +47,14 @@ def _validate(args: argparse.Namespace) -> int:
         where = "; ".join(".".join(str(p) for p in e["loc"]) + f": {e['msg']}"
                           for e in exc.errors())
         print(f"lienthong validate: {path}: not a dossier payload: {where}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return ExitCode.INPUT_FILE
     from lienthong.quality.validator import validate_submission
 
     outcome = validate_submission(submission, dossier_code=args.dossier_code,
                                   engine=args.engine)
     for line in outcome.lines_vi:
         print(line)
-    return EXIT_VALID if outcome.ok else EXIT_INVALID
+    return ExitCode.OK if outcome.ok else ExitCode.CHECK_FAILED
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     v = subparsers.add_parser(
         "validate", help="check one dossier payload against the law's rules",
         description="Exit 0 (silent) when valid; exit 1 printing the Vietnamese request-for-"
-                    "supplement lines, one per failing rule; exit 2 when the file is not JSON "
+                    "supplement lines, one per failing rule; exit 3 when the file is not JSON "
                     "or lacks the header.")
     v.add_argument("file", help="a payload as JSON (see `lienthong sample-dossier`)")
     v.add_argument("--dossier-code", help="also check the dossier code against the reception date")

@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 from lienthong.clock import get_clock
 from lienthong.db import session_scope
 from lienthong.db.models import ComponentRow, DossierRow, SupplementRow
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 from lienthong.payloads import Submission
 from lienthong.quality.validator import EngineName, validate_submission
 
 
 class DossierNotFound(LienThongError, LookupError):
     code = "dossier_not_found"
+    exit_code = ExitCode.NOT_FOUND
 
 
 class SupplementRejected(LienThongError):

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 from lienthong.quality import checks
 from lienthong.quality.suites import QualityConfig, Rule, Suite
 
@@ -26,6 +26,7 @@ class QualityEngineError(LienThongError):
     """An expectation could not be evaluated: a bug or a broken suite, never the citizen's fault."""
 
     code = "quality_engine_error"
+    exit_code = ExitCode.INTERNAL
 
 
 class Engine(Protocol):

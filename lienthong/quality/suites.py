@@ -20,7 +20,7 @@ import yaml
 
 from lienthong.catalog import get_catalog
 from lienthong.codes import _reference
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 Severity = Literal["error", "flag"]
 PAIR_EXPECTATIONS = ("expect_column_pair_",)
@@ -30,6 +30,7 @@ class QualityConfigError(LienThongError):
     """An expectation suite file is not acceptable; the message names the file and the rule."""
 
     code = "quality_config_error"
+    exit_code = ExitCode.CONFIG
 
 
 @dataclass(frozen=True)

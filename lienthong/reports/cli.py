@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 
 def register(subparsers: Any) -> None:
@@ -75,7 +75,7 @@ def register(subparsers: Any) -> None:
 
 def _fail(exc: LienThongError) -> int:
     print(f"Lỗi: {exc.message_vi}", file=sys.stderr)
-    return 2
+    return exc.exit_code
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.date_to < args.date_from:
         print("Lỗi: --to phải sau --from", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_ARGS
     try:
         report = build_report(args.date_from, args.date_to, agency=args.agency)
     except LienThongError as exc:
@@ -97,7 +97,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         p = report.province
         print(f"\nChỉ số 766 ({p.scope}): {p.points} / {p.available_points} điểm có dữ liệu")
         print(f"Báo cáo: {report.files['html']}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_import_history(args: argparse.Namespace) -> int:
@@ -113,14 +113,14 @@ def cmd_import_history(args: argparse.Namespace) -> int:
         f"{report.rows} dòng: {report.inserted} đã nhập, {report.unchanged} đã có (không đổi), "
         f"{len(report.bad)} dòng lỗi bị bỏ qua"
     )
-    return 1 if report.bad else 0
+    return ExitCode.CHECK_FAILED if report.bad else ExitCode.OK
 
 
 def cmd_portal_sim(args: argparse.Namespace) -> int:
     from lienthong.portal.simulator import serve
 
     serve(args.host, args.port)
-    return 0
+    return ExitCode.OK
 
 
 def cmd_portal_sync(args: argparse.Namespace) -> int:
@@ -141,7 +141,7 @@ def cmd_portal_sync(args: argparse.Namespace) -> int:
     except LienThongError as exc:
         return _fail(exc)
     print(json.dumps(report.as_dict(), ensure_ascii=False))
-    return 0
+    return ExitCode.OK
 
 
 def cmd_forms_render(args: argparse.Namespace) -> int:
@@ -159,7 +159,7 @@ def cmd_forms_render(args: argparse.Namespace) -> int:
                 print(f"Mẫu {f}: {exc.message_vi}", file=sys.stderr)
     except LienThongError as exc:
         return _fail(exc)
-    return 0
+    return ExitCode.OK
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -182,4 +182,4 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             ensure_ascii=False,
         )
     )
-    return 0
+    return ExitCode.OK

@@ -1,6 +1,7 @@
 """``lienthong vault …``: verify, read and find results (operators of the one-stop centre).
 
-Exit codes: 0 fine, 1 tampering found by ``verify``, 2 a typed error (bad address, not found, denied).
+Exit codes (``lienthong.errors.ExitCode``): OK, CHECK_FAILED when ``verify`` finds tampering, and a
+typed error's own (REFUSED for a bad address, NOT_FOUND, ACCESS_DENIED).
 Personal data is masked unless ``--unmask`` is given."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lienthong.errors import ExitCode
 from lienthong.privacy import mask_address, mask_citizen_id, mask_name
 from lienthong.vault.access import OPERATOR
 from lienthong.vault.reads import find_results, get_result, presigned_urls, summary
@@ -51,7 +53,7 @@ def mask_data(data: dict[str, Any]) -> dict[str, Any]:
 def _verify(args: argparse.Namespace) -> int:
     if not args.all and not args.address:
         print("lienthong vault verify: give an ADDRESS or --all", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_ARGS
     settings = get_vault_settings()
     report = verify_vault(
         None if args.all else args.address,
@@ -65,7 +67,7 @@ def _verify(args: argparse.Namespace) -> int:
         f"checked {report.results_checked} result(s) and {report.events_checked} chain event(s): "
         f"{'OK' if report.ok else f'{len(report.problems)} problem(s)'}"
     )
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
 
 
 def _get(args: argparse.Namespace) -> int:
@@ -99,7 +101,7 @@ def _get(args: argparse.Namespace) -> int:
         Path(args.pdf).write_bytes(res.pdf or b"")
         out["pdf_written_to"] = args.pdf
     print(json.dumps(out, ensure_ascii=False, indent=2))
-    return 0
+    return ExitCode.OK
 
 
 def _find(args: argparse.Namespace) -> int:
@@ -107,17 +109,17 @@ def _find(args: argparse.Namespace) -> int:
     lines = [summary(r, mask=not args.unmask) for r in rows]
     if args.json:
         print(json.dumps(lines, ensure_ascii=False, indent=2))
-        return 0
+        return ExitCode.OK
     if not lines:
         print(f"no result of {args.result_code or 'any code'} for {mask_citizen_id(args.owner)}")
-        return 0
+        return ExitCode.OK
     for x in lines:
         flag = " RE-ISSUE" if x["needs_reissue"] else ""
         print(
             f"{x['address']}  {x['status']}{flag}  {x['issued_on']}  {x['number']}  {x['name']}  "
             f"owner {x['owner']}  dossier {x['source_dossier_code']}"
         )
-    return 0
+    return ExitCode.OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

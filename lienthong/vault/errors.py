@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lienthong.errors import LienThongError
+from lienthong.errors import ExitCode, LienThongError
 
 
 class VaultError(LienThongError):
@@ -15,6 +15,7 @@ class InvalidVaultAddress(VaultError, ValueError):
 
 class ObjectMissing(VaultError, KeyError):
     code = "vault_object_missing"
+    exit_code = ExitCode.NOT_FOUND
 
     def __str__(self) -> str:
         return self.message
@@ -22,6 +23,7 @@ class ObjectMissing(VaultError, KeyError):
 
 class ResultNotFound(VaultError, KeyError):
     code = "vault_result_not_found"
+    exit_code = ExitCode.NOT_FOUND
 
     def __str__(self) -> str:
         return self.message
@@ -37,13 +39,16 @@ class AccessDenied(VaultError, PermissionError):
     """An agency asked for a result it neither issued nor may reuse under a procedure it takes part in."""
 
     code = "vault_access_denied"
+    exit_code = ExitCode.ACCESS_DENIED
 
 
 class PublicationConflict(VaultError):
     """A concurrent writer removed an object this publication needs; publishing again is safe."""
 
     code = "vault_publication_conflict"
+    exit_code = ExitCode.UNAVAILABLE
 
 
 class SealError(VaultError):
     code = "vault_seal_error"
+    exit_code = ExitCode.CONFIG

@@ -13,6 +13,7 @@ import pytest
 from lienthong.cli import main
 from lienthong.db import dispose_engines
 from lienthong.db.migrate import current, schema_heads, upgrade
+from lienthong.errors import ExitCode
 from lienthong.settings import reset_settings
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,7 @@ def old_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_an_older_server_schema_is_not_migrated_behind_the_operator_but_named(old_postgres, capsys, tmp_path):
     csv = tmp_path / "h.csv"
     csv.write_text(HEADER + ROWS[0] + "\n", encoding="utf-8")
-    assert main(["import-history", str(csv)]) == 2
+    assert main(["import-history", str(csv)]) == ExitCode.CONFIG
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "lienthong db upgrade" in line and "Lược đồ" in line and "out of date" in line
     assert current(old_postgres) == {"0001_foundation"}
@@ -98,6 +99,6 @@ def test_a_missing_table_met_mid_command_is_one_line_not_a_traceback(fresh_sqlit
         conn.execute(text("DROP TABLE history_dossiers"))
     csv = fresh_sqlite / "h.csv"
     csv.write_text(HEADER + ROWS[0] + "\n", encoding="utf-8")
-    assert main(["import-history", str(csv)]) == 2
+    assert main(["import-history", str(csv)]) == ExitCode.CONFIG
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "lienthong db upgrade" in line and "Lược đồ" in line

@@ -8,6 +8,7 @@ import pytest
 from infra.cli import FEATURES as INSTALLED
 from infra.cli import main as installed_main
 from lienthong.cli import FEATURES, build_parser, main
+from lienthong.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,7 +25,7 @@ def test_deadline_of_a_procedure_restarts_after_a_supplement(capsys):
 
 
 def test_an_unknown_procedure_is_a_clear_error_in_both_languages(capsys):
-    assert main(["deadline", "--procedure", "9.999999", "--received", "2026-04-29T16:00"]) == 2
+    assert main(["deadline", "--procedure", "9.999999", "--received", "2026-04-29T16:00"]) == ExitCode.NOT_FOUND
     err = capsys.readouterr().err
     assert "no procedure '9.999999'" in err and "không có trong danh mục" in err
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lienthong.errors import ExitCode
 from lienthong.payloads import Submission
 from lienthong.quality.cli import register
 from samples.cli import register as register_samples
@@ -61,32 +62,32 @@ def test_invalid_payload_exits_1_with_one_vietnamese_line_per_failing_rule(
     assert capsys.readouterr().out.splitlines() == lines
 
 
-def test_not_json_exits_2_with_a_clear_message(capsys: pytest.CaptureFixture[str],
+def test_not_json_exits_3_with_a_clear_message(capsys: pytest.CaptureFixture[str],
                                                tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text("{procedure_code: 2.002621", encoding="utf-8")
-    assert _run(["validate", str(path)]) == 2
+    assert _run(["validate", str(path)]) == ExitCode.INPUT_FILE
     captured = capsys.readouterr()
     assert captured.out == "" and "not JSON" in captured.err
 
 
-def test_missing_header_exits_2_naming_the_missing_keys(capsys: pytest.CaptureFixture[str],
+def test_missing_header_exits_3_naming_the_missing_keys(capsys: pytest.CaptureFixture[str],
                                                         tmp_path: Path) -> None:
     payload = _sample(capsys, "chuyen-nhuong-dat")
     del payload["received_at"], payload["channel"]
     path = tmp_path / "noheader.json"
     path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    assert _run(["validate", str(path)]) == 2
+    assert _run(["validate", str(path)]) == ExitCode.INPUT_FILE
     assert "header lacks received_at, channel" in capsys.readouterr().err
 
 
-def test_header_of_the_wrong_type_exits_2_without_echoing_personal_data(
+def test_header_of_the_wrong_type_exits_3_without_echoing_personal_data(
         capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     payload = _sample(capsys, "chuyen-nhuong-dat")
     payload["received_at"] = "hôm qua"
     payload["applicant"]["sex"] = payload["applicant"]["citizen_id"]
     path = tmp_path / "wrongtype.json"
     path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    assert _run(["validate", str(path)]) == 2
+    assert _run(["validate", str(path)]) == ExitCode.INPUT_FILE
     err = capsys.readouterr().err
     assert "received_at" in err and payload["applicant"]["citizen_id"] not in err
