@@ -146,7 +146,7 @@ def test_a_file_write_goes_on_while_the_fsync_threads_are_busy_and_is_durable_wh
 ):
     import os
     import threading
-    import time
+    from collections.abc import Callable
 
     from lienthong.vault import store as vault_store
 
@@ -158,17 +158,23 @@ def test_a_file_write_goes_on_while_the_fsync_threads_are_busy_and_is_durable_wh
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
     created: list[str] = []
+    started: list[Callable[[], None]] = []
+    writer = threading.Thread(target=lambda: started.append(vault.start_put_contents(
+        [(b"%PDF-1.7 busy pool", "application/pdf"), (b"{}", "application/json")],
+        digests=[vault_store.sha256_hex(b"%PDF-1.7 busy pool"), vault_store.sha256_hex(b"{}")],
+        created=created,
+    )))
     try:
-        t0 = time.monotonic()
-        durable = vault.start_put_contents(
-            [(b"%PDF-1.7 busy pool", "application/pdf"), (b"{}", "application/json")],
-            digests=[vault_store.sha256_hex(b"%PDF-1.7 busy pool"), vault_store.sha256_hex(b"{}")],
-            created=created,
-        )
-        assert time.monotonic() - t0 < 1.0  # did not wait for the busy threads to start its fsyncs
+        writer.start()
+        # Every fsync thread is held: a write that waited for one to start its fsyncs would never
+        # return. The join's bound only keeps such a bug from hanging the suite; it times nothing.
+        writer.join(timeout=120)
+        assert started, "start_put_contents waited for the busy fsync threads"
         assert synced == [] and len(created) == 2
     finally:
         release.set()
+        writer.join()
+    durable = started[0]
     durable()
     assert len(synced) == 7  # two objects, their directories and the new directories' parents
     assert all(vault.exists(k) for k in created)

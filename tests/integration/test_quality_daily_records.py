@@ -6,6 +6,7 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from lienthong.clock import VN_TZ
@@ -16,6 +17,8 @@ from lienthong.quality.daily import daily_report
 from lienthong.quality.dossiers import apply_supplement, validate_stored_dossier
 from lienthong.reception import receive
 from samples.dossiers import make_submission
+
+pytestmark = pytest.mark.integration
 
 DAY = datetime(2025, 9, 10, 8, 0, tzinfo=VN_TZ)
 
