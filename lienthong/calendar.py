@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from lienthong.clock import localize
 from lienthong.errors import CalendarError
+from lienthong.localtime import localize
 
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 

@@ -15,9 +15,9 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from lienthong.localtime import VN_TZ as VN_TZ
+from lienthong.localtime import localize as localize
 
 
 class Clock(Protocol):
@@ -138,11 +138,6 @@ class SimulatedClock:
     def spec(self) -> str:
         spec = f"sim:{self.start.isoformat()}@{self.anchor:.6f}x{self.speed:g}" + ("w" if self.working_hours else "")
         return spec + (f"|{self.pause_file}" if self.pause_file else "")
-
-
-def localize(at: datetime) -> datetime:
-    """Aware datetime in Asia/Ho_Chi_Minh; a naive one is taken to be local time already."""
-    return at.replace(tzinfo=VN_TZ) if at.tzinfo is None else at.astimezone(VN_TZ)
 
 
 def clock_from_spec(spec: str) -> Clock:
