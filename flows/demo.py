@@ -25,14 +25,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import func, select
 
 from flows.procedure import start_run
-from infra.demo import DEMO_START
 from lienthong.clock import SimulatedClock, get_clock, localize
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, StepRow
 from lienthong.dossier import Status
 from lienthong.payloads import Submission
 from lienthong.reception import receive
-from samples.dossiers import make_submission
+from samples.dossiers import DEMO_START, make_submission
 
 PROCEDURES = ["lien-thong-khai-sinh", "lien-thong-khai-tu", "chuyen-nhuong-dat"]
 FOLLOW_UP = "tro-cap-mai-tang"

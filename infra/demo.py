@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
@@ -24,9 +24,7 @@ from lienthong.clock import SimulatedClock
 from lienthong.db import dispose_engines
 from lienthong.db.migrate import upgrade
 from lienthong.settings import get_settings, reset_settings
-
-# Thursday before the 2026 Hùng Kings compensatory day (27/4) and 30/4-1/5: deadlines cross holidays.
-DEMO_START = datetime.fromisoformat("2026-04-23T07:25:00+07:00")
+from samples.dossiers import DEMO_START
 
 
 def run_demo(*, dossiers: int = 9, seed: int = 2026, speed: float = 3000.0,

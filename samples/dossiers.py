@@ -19,6 +19,11 @@ from lienthong.clock import localize
 from lienthong.codes import make_citizen_id
 from lienthong.payloads import Submission
 
+# The demo's first simulated moment (flows/demo.py plans from it, infra/demo.py starts the clock at
+# it): the Thursday before the 2026 Hùng Kings compensatory day (27/4) and 30/4-1/5, so deadlines
+# cross holidays.
+DEMO_START = datetime.fromisoformat("2026-04-23T07:25:00+07:00")
+
 # --- what a defect breaks -----------------------------------------------------------------------
 
 DEFECTS: dict[str, str] = {
