@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {machine()}; {args.rows} dossiers, {args.send} sent")
     port = _free_port()
     sim = subprocess.Popen(
-        [sys.executable, "-c", f"from lienthong.portal.simulator import serve; serve(port={port})"],
+        [sys.executable, "-c", f"from lienthong.simulators.portal import serve; serve(port={port})"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

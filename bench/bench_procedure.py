@@ -38,8 +38,8 @@ def run(dossiers: int) -> dict[str, float]:
     os.environ["LIENTHONG_VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
     os.environ["LIENTHONG_CLOCK"] = "fixed:2026-03-10T10:00:00+07:00"
     from lienthong.agencies.client import HttpAgencyClient
-    from lienthong.agencies.simulator import Simulator, Switches, create_app
     from lienthong.settings import reset_settings
+    from lienthong.simulators.agency import Simulator, Switches, create_app
     from tests.conftest import LiveServer
 
     results: dict[str, float] = {}

@@ -303,10 +303,10 @@ def run_anchor(items: list[Item], files: dict[str, Path]) -> dict[str, float]:
                                            "LIENTHONG_CLOCK": "fixed:2026-03-10T16:30:00+07:00"})
     environ.start()  # stopped below: every variable set here or later is put back as it was
     from lienthong.agencies.client import HttpAgencyClient
-    from lienthong.agencies.simulator import Simulator, Switches, create_app
     from lienthong.db import dispose_engines
     from lienthong.payloads import Submission
     from lienthong.settings import reset_settings
+    from lienthong.simulators.agency import Simulator, Switches, create_app
     from lienthong.vault.settings import reset_vault_settings
     from tests.conftest import LiveServer
 

@@ -89,23 +89,34 @@ def _register_core(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=_receive)
 
 
-# --- services ---------------------------------------------------------------------------------
+# --- simulators (applications above the services: nothing else in the core imports them) -------
 
 
 def _agency_sim(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from lienthong.agencies.simulator import create_app
+    from lienthong.simulators.agency import create_app
 
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
     return ExitCode.OK
 
 
-def _register_services(sub: argparse._SubParsersAction) -> None:
+def _portal_sim(args: argparse.Namespace) -> int:
+    from lienthong.simulators.portal import serve
+
+    serve(args.host, args.port)
+    return ExitCode.OK
+
+
+def _register_simulators(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser("agency-sim", help="serve the bundled agency simulator over HTTP")
     a.add_argument("--host", default="127.0.0.1")
     a.add_argument("--port", type=int, default=8710)
     a.set_defaults(handler=_agency_sim)
+    p = sub.add_parser("portal-sim", help="run the national-portal simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8720)
+    p.set_defaults(handler=_portal_sim)
 
 
 # Feature modules, each with a register(subparsers) function, and the commands each one adds. Only
@@ -113,7 +124,7 @@ def _register_services(sub: argparse._SubParsersAction) -> None:
 FEATURES: dict[str, tuple[str, ...]] = {
     "lienthong.quality.cli": ("validate",),
     "lienthong.vault.cli": ("vault",),
-    "lienthong.reports.cli": ("report", "import-history", "portal-sim", "portal-sync", "forms", "sweep"),
+    "lienthong.reports.cli": ("report", "import-history", "portal-sync", "forms", "sweep"),
     "lienthong.digitize.cli": ("digitize",),
     "lienthong.gateway.cli": ("gateway",),
 }
@@ -126,7 +137,7 @@ DB_COMMANDS = frozenset({"receive", "report", "import-history", "portal-sync", "
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _register_deadline,
     _register_core,
-    _register_services,
+    _register_simulators,
 ]
 
 

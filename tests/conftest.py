@@ -180,7 +180,7 @@ class LiveServer:
 @pytest.fixture
 def agency_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, object]]:
     """The bundled agency simulator over HTTP (instant mode); yields (url, simulator)."""
-    from lienthong.agencies.simulator import Simulator, Switches, create_app
+    from lienthong.simulators.agency import Simulator, Switches, create_app
 
     sim = Simulator(Switches(mode="instant", refusal_rate=0.0, failure_rate=0.0))
     with LiveServer(create_app(sim)) as server:

@@ -1,6 +1,6 @@
 """The agency API: what Liên Thông sends an agency for a step, and what it gets back.
 
-Contract (served by every agency adapter and by the bundled simulator, ``lienthong.agencies.simulator``):
+Contract (served by every agency adapter and by the bundled simulator, ``lienthong.simulators.agency``):
 
 ``POST /v1/steps`` with a :class:`StepRequest` JSON body submits a step. ``request_id`` is the
 idempotency key: submitting the same id again returns the same ticket. The answer (200) is a

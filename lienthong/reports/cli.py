@@ -1,5 +1,5 @@
-"""CLI commands: ``report``, ``import-history``, ``portal-sim``, ``portal-sync``, ``forms render``,
-``sweep``. The main CLI calls :func:`register` with its subparsers."""
+"""CLI commands: ``report``, ``import-history``, ``portal-sync``, ``forms render``, ``sweep``. The
+main CLI calls :func:`register` with its subparsers."""
 
 from __future__ import annotations
 
@@ -37,11 +37,6 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_import_history)
-
-    p = subparsers.add_parser("portal-sim", help="run the national-portal simulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8720)
-    p.set_defaults(handler=cmd_portal_sim)
 
     p = subparsers.add_parser("portal-sync", help="push changed dossiers to the national portal")
     p.add_argument(
@@ -114,13 +109,6 @@ def cmd_import_history(args: argparse.Namespace) -> int:
         f"{len(report.bad)} dòng lỗi bị bỏ qua"
     )
     return ExitCode.CHECK_FAILED if report.bad else ExitCode.OK
-
-
-def cmd_portal_sim(args: argparse.Namespace) -> int:
-    from lienthong.portal.simulator import serve
-
-    serve(args.host, args.port)
-    return ExitCode.OK
 
 
 def cmd_portal_sync(args: argparse.Namespace) -> int:

@@ -10,8 +10,8 @@ from prefect.client.orchestration import get_client
 
 from lienthong.clock import FixedClock, set_clock
 from lienthong.db import session_scope
-from lienthong.portal.simulator import RunningSimulator
 from lienthong.settings import reset_settings
+from lienthong.simulators.portal import RunningSimulator
 from lienthong.sweep import pending_apologies
 from tests.integration.accountability_factory import make_dossier
 

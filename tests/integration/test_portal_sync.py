@@ -12,9 +12,9 @@ from lienthong.db import session_scope
 from lienthong.db.models import DossierRow
 from lienthong.portal.client import PortalClient, PortalError, PortalSettings
 from lienthong.portal.ledger import PortalCheckpoint, PortalSyncRow
-from lienthong.portal.simulator import RunningSimulator
 from lienthong.portal.sync import catch_up, sync_changed, sync_rate
 from lienthong.settings import reset_settings
+from lienthong.simulators.portal import RunningSimulator
 from tests.integration.accountability_factory import make_dossier, t
 
 pytestmark = pytest.mark.integration

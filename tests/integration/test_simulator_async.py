@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 
 from lienthong.agencies import StepRequest
 from lienthong.agencies.client import HttpAgencyClient
-from lienthong.agencies.simulator import Simulator, Switches, create_app
 from lienthong.gateway.signing import matches
+from lienthong.simulators.agency import Simulator, Switches, create_app
 from tests.conftest import LiveServer, until
 
 pytestmark = pytest.mark.integration

@@ -54,7 +54,7 @@ from lienthong.calendar import get_calendar
 from lienthong.catalog import get_catalog
 from lienthong.clock import get_clock
 
-log = logging.getLogger("lienthong.agencies.simulator")
+log = logging.getLogger("lienthong.simulators.agency")
 
 REFUSAL_REASONS = [
     "Thông tin trên tờ khai không khớp với cơ sở dữ liệu quốc gia về dân cư.",
