@@ -38,7 +38,6 @@ from lienthong.settings import get_settings
 from lienthong.timeline import timeline_markdown
 from tasks.accountability import render_form_task
 from tasks.digitize import apply_review_decision, components_to_review, digitize_dossier, review_input
-from tasks.intake import component_problems, request_supplement, supplement_received
 from tasks.procedure import (
     AgencyResultInput,
     ApprovalInput,
@@ -54,6 +53,7 @@ from tasks.procedure import (
     stored_agency_result,
 )
 from tasks.quality import SupplementInput, apply_supplement, validate_dossier
+from tasks.supplement import component_problems, request_supplement, supplement_received
 from tasks.vault import publish_step_results, reuse_components
 
 INTAKE = (Status.ACCEPTED, Status.SUPPLEMENT_REQUESTED)

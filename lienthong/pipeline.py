@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lienthong import intake
+from lienthong import supplement
 from lienthong.agencies import AgencyClient
 from lienthong.db import session_scope
 from lienthong.digitize.components import digitize_dossier
@@ -17,7 +17,7 @@ from lienthong.dossier import Status
 from lienthong.forms import render_form
 from lienthong.quality.dossiers import validate_stored_dossier
 from lienthong.routing import Routing, StepOutcome
-from lienthong.vault import intake as vault_intake
+from lienthong.vault import reuse
 from lienthong.vault.drafts import step_drafts
 from lienthong.vault.publish import publish
 from lienthong.vault.seal import Keyring
@@ -41,12 +41,12 @@ class Pipeline:
 
     def run(self, dossier_code: str) -> PipelineResult:
         render_form(dossier_code, "01")
-        vault_intake.reuse_components(dossier_code, store=self.store, keyring=self.keyring)
+        reuse.reuse_components(dossier_code, store=self.store, keyring=self.keyring)
         digitize_dossier(dossier_code)
         checked = validate_stored_dossier(dossier_code)
-        lines = [*checked["lines_vi"], *intake.component_problems(dossier_code)]
+        lines = [*checked["lines_vi"], *supplement.component_problems(dossier_code)]
         if lines:
-            intake.request_supplement(dossier_code, lines, 1)
+            supplement.request_supplement(dossier_code, lines, 1)
             render_form(dossier_code, "02")
             return PipelineResult(dossier_code, self.routing.status(dossier_code))
         self.routing.begin(dossier_code)

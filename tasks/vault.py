@@ -14,7 +14,7 @@ from prefect.transactions import Transaction, get_transaction, transaction
 from sqlalchemy import select
 
 from lienthong.db import session_scope
-from lienthong.vault import intake
+from lienthong.vault import reuse
 from lienthong.vault.corrections import correct_result
 from lienthong.vault.drafts import load_dossier, step_drafts
 from lienthong.vault.index import VaultResult
@@ -164,7 +164,7 @@ def publish_step_results(dossier_code: str, step_key: str) -> list[str]:
 @task(name="vault: reuse components", cache_policy=NO_CACHE, **retrying(others=2))
 def reuse_components(dossier_code: str) -> dict[str, Any]:
     """Once-only at intake: attach the components the vault already holds; the rest are asked for."""
-    outcome = intake.reuse_components(dossier_code, store=store(), keyring=keyring())
+    outcome = reuse.reuse_components(dossier_code, store=store(), keyring=keyring())
     rows = [
         {
             "component": r["code"],

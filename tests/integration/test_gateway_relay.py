@@ -13,7 +13,7 @@ from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, InboxRow
 from lienthong.db.store import get_row
 from lienthong.gateway.relay import OrchestratorUnavailable, Relay, RunView
-from lienthong.intake import request_supplement, supplement_received
+from lienthong.supplement import request_supplement, supplement_received
 from tests.integration.gateway_helpers import (
     Signed,
     gateway_server,  # noqa: F401

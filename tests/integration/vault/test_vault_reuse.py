@@ -11,9 +11,9 @@ from sqlalchemy import select, update
 from lienthong.db import session_scope
 from lienthong.vault.drafts import step_drafts
 from lienthong.vault.index import VaultAccess, VaultEvent, VaultResult
-from lienthong.vault.intake import reuse_components
 from lienthong.vault.publish import publish
 from lienthong.vault.reads import reusable_addresses
+from lienthong.vault.reuse import reuse_components
 
 from .conftest import components_of
 from .test_vault_publication import finish_step, publish_step, received
