@@ -1,4 +1,5 @@
-"""`make bench` writes one table of figures with their anchors and ratios (bench/__main__.py)."""
+"""`make bench` writes one table of figures with their anchors and ratios (bench/__main__.py); run by
+`make test` (pytest's testpaths include bench/)."""
 
 from bench.common import FIGURES, Figure, figures_table, line, record
 
