@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from lienthong.vault.publish import ResultDraft
+from lienthong.vault.prepare import ResultDraft
 
 
 def death_extract_data(number: str, citizen_id: str) -> dict[str, str]:

@@ -18,13 +18,9 @@ from lienthong.vault import reuse
 from lienthong.vault.corrections import correct_result
 from lienthong.vault.drafts import load_dossier, step_drafts
 from lienthong.vault.index import VaultResult
-from lienthong.vault.publish import (
-    PreparedResult,
-    commit_result,
-    discard_objects,
-    prepare_result,
-    write_objects,
-)
+from lienthong.vault.prepare import PreparedResult, prepare_result
+from lienthong.vault.publish import commit_result, write_objects
+from lienthong.vault.references import discard_objects
 from lienthong.vault.seal import Keyring
 from lienthong.vault.settings import get_vault_settings
 from lienthong.vault.store import Vault, open_store

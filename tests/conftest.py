@@ -96,6 +96,9 @@ def db(pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
         if tables:
             conn.execute(text("SET session_replication_role = replica"))  # bypass append-only triggers
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            # The row the migrations seed: the vault chain's head at the genesis hash.
+            conn.execute(text("INSERT INTO vault_chain_head (id, last_hash, length) VALUES (1, :g, 0)"),
+                         {"g": "0" * 64})
             conn.execute(text("SET session_replication_role = origin"))
     reset_settings()
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lienthong.clock import get_clock
+from lienthong.db.models import table_of
+from lienthong.vault.errors import VaultError
 from lienthong.vault.index import GENESIS_HASH, VaultChainHead, VaultEvent
 from lienthong.vault.seal import canonical_json
 
@@ -60,35 +62,23 @@ def chain_hash(prev_hash: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(body)).hexdigest()
 
 
-def _lock_head(session: Session) -> VaultChainHead:
-    """Take the chain head for this transaction (creating it in an empty database)."""
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite ignores FOR UPDATE: a write takes the database lock before the head is read.
-        session.execute(text("UPDATE vault_chain_head SET length = length WHERE id = 1"))
-    head = session.execute(
-        select(VaultChainHead)
-        .where(VaultChainHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if head is not None:
-        return head
-    values = {"id": 1, "last_hash": GENESIS_HASH, "length": 0}
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(VaultChainHead).values(**values).on_conflict_do_nothing())
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(VaultChainHead).values(**values).on_conflict_do_nothing())
-    # On SQLite the write above took the database lock; on PostgreSQL the row lock is taken here.
-    return session.execute(
-        select(VaultChainHead)
-        .where(VaultChainHead.id == 1)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+def _take_head(session: Session) -> tuple[str, int]:
+    """Lock the chain head for this transaction: ``(last hash, length)``. An UPDATE takes the row's
+    lock on PostgreSQL and the database's write lock on SQLite, so this one statement serialises
+    appenders on both. The head row is written by the migrations (at the genesis hash)."""
+    head = table_of(VaultChainHead)
+    taken = session.execute(
+        update(head)
+        .where(head.c.id == 1)
+        .values(length=head.c.length)
+        .returning(head.c.last_hash, head.c.length)
+    ).one_or_none()
+    if taken is None:
+        raise VaultError(
+            "the vault chain has no head row: run `lienthong db upgrade`",
+            message_vi="Cơ sở dữ liệu kho kết quả chưa được nâng cấp.",
+        )
+    return str(taken.last_hash), int(taken.length)
 
 
 def append_event(
@@ -106,7 +96,7 @@ def append_event(
     """Append one event inside the caller's transaction (it commits with the caller's rows)."""
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown vault event kind {kind!r}")
-    head = _lock_head(session)
+    last_hash, length = _take_head(session)
     at = utc(at or get_clock().now())
     detail = detail or {}
     body = event_body(
@@ -119,7 +109,7 @@ def append_event(
         legal_basis=legal_basis,
         detail=detail,
     )
-    new_hash = chain_hash(head.last_hash, body)
+    new_hash = chain_hash(last_hash, body)
     event = VaultEvent(
         at=at,
         kind=kind,
@@ -129,13 +119,15 @@ def append_event(
         procedure_code=procedure_code,
         legal_basis=legal_basis,
         detail=detail,
-        prev_hash=head.last_hash,
+        prev_hash=last_hash,
         hash=new_hash,
     )
     session.add(event)
-    head.last_hash = new_hash
-    head.length = head.length + 1
     session.flush()
+    head = table_of(VaultChainHead)
+    session.execute(
+        update(head).where(head.c.id == 1).values(last_hash=new_hash, length=length + 1)
+    )
     return event
 
 

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from lienthong.db import session_scope
 from lienthong.vault.errors import VaultError
 from lienthong.vault.index import VaultLink, VaultResult
-from lienthong.vault.publish import Committed, ResultDraft, publish
+from lienthong.vault.prepare import ResultDraft
+from lienthong.vault.publish import Committed, publish
 from lienthong.vault.reads import result_row
 from lienthong.vault.seal import Keyring
 from lienthong.vault.store import Vault

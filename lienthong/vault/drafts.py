@@ -21,7 +21,7 @@ from lienthong.payloads import Submission
 from lienthong.vault.address import local_id_for
 from lienthong.vault.errors import VaultError
 from lienthong.vault.index import VaultResult
-from lienthong.vault.publish import ResultDraft, pdf_from
+from lienthong.vault.prepare import ResultDraft, pdf_from
 
 # Where the metadata of Circular 01/2023 is found in an agency's data (portal names first).
 _NUMBER_KEYS = (

@@ -8,16 +8,14 @@ index in the database decides which objects are live.
 from __future__ import annotations
 
 import builtins
-import errno
 import hashlib
 import logging
 import os
 import tempfile
 import threading
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,70 +94,26 @@ class Vault(ABC):
         digests: Sequence[str] | None = None,
         created: builtins.list[str] | None = None,
     ) -> builtins.list[tuple[str, str, bool]]:
-        """Store several objects under their content addresses: ``(key, sha256, created)`` each.
-        ``digests``, when the caller already hashed the bytes, saves hashing them again. Each key
-        this call creates is appended to ``created`` as soon as it exists, so that a failure half-way
-        leaves the caller knowing what to delete. When this returns, every object is durable."""
-        out = []
-        for i, (data, content_type) in enumerate(objects):
-            digest = digests[i] if digests is not None else sha256_hex(data)
-            key = object_key(digest)
+        """Store several objects under their content addresses, all at once: ``(key, sha256,
+        created)`` each. ``digests``, when the caller already hashed the bytes, saves hashing them
+        again. Each key this call creates is appended to ``created`` as soon as it exists, so that a
+        failure half-way leaves the caller knowing what to delete. When this returns, every object
+        is durable (a result's two objects are flushed, or sent, side by side rather than in turn)."""
+        ds = list(digests) if digests is not None else [sha256_hex(data) for data, _ in objects]
+
+        def put_one(i: int) -> tuple[str, str, bool]:
+            data, content_type = objects[i]
+            key = object_key(ds[i])
             new = self.put(key, data, content_type=content_type)
             if new and created is not None:
                 created.append(key)
-            out.append((key, digest, new))
-        return out
+            return key, ds[i], new
 
-    def start_put_contents(
-        self,
-        objects: Sequence[tuple[bytes, str]],
-        *,
-        digests: Sequence[str],
-        created: builtins.list[str],
-    ) -> Callable[[], None]:
-        """:meth:`put_contents` begun now and finished by the returned call (which returns once
-        every object is durable, and must be made): the caller may do other work in between.
-        Stores without anything to overlap do all the work here."""
-        self.put_contents(objects, digests=digests, created=created)
-        return lambda: None
-
-
-# Enough for a write of two objects into new prefix directories (two files, two directories, and
-# the parent of each new one) to have every fsync in flight at once.
-_FSYNC_THREADS = 8
-_sync_pool: ThreadPoolExecutor | None = None
-_sync_pool_lock = threading.Lock()
-
-
-def _fsync_pool() -> ThreadPoolExecutor:
-    """Threads that fsync the files and directories of one write together: the kernel then makes
-    them durable in one journal commit instead of one commit after the other."""
-    global _sync_pool
-    with _sync_pool_lock:
-        if _sync_pool is None:
-            _sync_pool = ThreadPoolExecutor(max_workers=_FSYNC_THREADS, thread_name_prefix="vault-fsync")
-        return _sync_pool
-
-
-def _in_flight(started: threading.Semaphore, sync: Callable[[Any], None], target: Any) -> None:
-    started.release()
-    sync(target)
-
-
-def _submit_syncs(
-    jobs: builtins.list[tuple[Callable[[Any], None], Any]], *, wait_start: float = 0.002
-) -> builtins.list[Future[None]]:
-    """Start the fsyncs of one write on the pool's threads, and let them take the GIL (for at most
-    ``wait_start`` seconds) until each is inside its fsync: a caller that goes on with Python work
-    would otherwise keep them from starting until it blocks, delaying the flush by that work."""
-    pool = _fsync_pool()
-    started = threading.Semaphore(0)
-    futures = [pool.submit(_in_flight, started, sync, target) for sync, target in jobs]
-    deadline = time.monotonic() + wait_start
-    for _ in futures[:_FSYNC_THREADS]:  # more than that start as the first ones finish
-        if not started.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            break  # the pool is busy with other writes' fsyncs: theirs run first anyway
-    return futures
+        if len(objects) < 2:
+            return [put_one(i) for i in range(len(objects))]
+        with ThreadPoolExecutor(max_workers=len(objects), thread_name_prefix="vault-put") as pool:
+            futures = [pool.submit(put_one, i) for i in range(len(objects))]
+        return [f.result() for f in futures]  # every put has ended: a failure is raised here
 
 
 def _fsync_dir(path: Path) -> None:
@@ -170,41 +124,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-_tmpfile_ok = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
-
-
-def _unnamed_file(directory: Path) -> tuple[int, str | None]:
-    """A new file in ``directory`` to write an object into before it gets its name:
-    ``(descriptor, None)`` for a file without a name (Linux ``O_TMPFILE``, linked through
-    ``/proc/self/fd``: no temporary entry is created and removed again, two fewer directory
-    changes for the journal per object), or ``(descriptor, temporary name)`` where the file
-    system cannot do that."""
-    global _tmpfile_ok
-    if _tmpfile_ok:
-        try:
-            return os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600), None
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
-                raise
-            _tmpfile_ok = False
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    return fd, tmp
-
-
-def _link(fd: int, tmp: str | None, path: Path) -> None:
-    """Give the file ``fd`` (named ``tmp``, or unnamed) the name ``path``. An unnamed file is
-    linked with ``linkat(AT_SYMLINK_FOLLOW)`` through ``/proc/self/fd`` (Python calls linkat, not
-    link, only when given a directory descriptor)."""
-    if tmp is not None:
-        os.link(tmp, path)
-        return
-    dfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY)
-    try:
-        os.link(f"/proc/self/fd/{fd}", path.name, dst_dir_fd=dfd, follow_symlinks=True)
-    finally:
-        os.close(dfd)
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -212,11 +131,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class FileVault(Vault):
-    """A directory. Each object is written whole to a temporary name and linked to its key (a
-    reader never sees a partial object); then the files and the directories that gained an entry
-    are fsynced together before the write returns. An object found already at its key is read
-    back, compared and fsynced too, so that "exists" always means "complete and durable"; a
-    content-addressed object left incomplete by a crash is rewritten."""
+    """A directory. Each object is written whole under a temporary name, fsynced, then linked to its
+    key (a reader never sees a partial object) and its directory fsynced. An object found already at
+    its key is read back and compared, so that "exists" means "complete"; a content-addressed object
+    left incomplete by a crash is rewritten."""
 
     kind = "file"
 
@@ -230,150 +148,60 @@ class FileVault(Vault):
         return self.root / key
 
     def put(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> bool:
-        return self._write([(key, data)], None)[0]
+        path = self._path(key)
+        self._make_dirs(path.parent)
+        for _attempt in range(3):
+            if self._holds(key, path, data):
+                return False
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+                # link() refuses an existing name: of two concurrent writers exactly one creates it.
+                os.link(tmp, path)
+            except FileExistsError:
+                continue  # a concurrent writer linked it first: check theirs
+            finally:
+                os.close(fd)
+                os.unlink(tmp)
+            _fsync_dir(path.parent)
+            return True
+        raise VaultError(f"object {key} keeps appearing and vanishing while it is written")
 
-    def put_contents(
-        self,
-        objects: Sequence[tuple[bytes, str]],
-        *,
-        digests: Sequence[str] | None = None,
-        created: builtins.list[str] | None = None,
-    ) -> builtins.list[tuple[str, str, bool]]:
-        ds = list(digests) if digests is not None else [sha256_hex(d) for d, _ in objects]
-        keys = [object_key(d) for d in ds]
-        news = self._write([(k, data) for k, (data, _ct) in zip(keys, objects, strict=True)], created)
-        return list(zip(keys, ds, news, strict=True))
-
-    def _ensure_dir(self, d: Path, to_sync: set[Path]) -> None:
-        """Create ``d`` (and missing parents); a created directory's parent must be fsynced."""
+    def _make_dirs(self, d: Path) -> None:
+        """Create ``d`` and its missing parents, each new entry made durable in its parent."""
         if d.is_dir():
             return
-        self._ensure_dir(d.parent, to_sync)
+        self._make_dirs(d.parent)
         try:
             os.mkdir(d)
         except FileExistsError:
             return
-        to_sync.add(d.parent)
+        _fsync_dir(d.parent)
 
-    def _write(
-        self, items: builtins.list[tuple[str, bytes]], created: builtins.list[str] | None
-    ) -> builtins.list[bool]:
-        return self._start_write(items, created)()
-
-    def _start_write(
-        self, items: builtins.list[tuple[str, bytes]], created: builtins.list[str] | None
-    ) -> Callable[[], builtins.list[bool]]:
-        """Link every object under its key and start the fsyncs of the files and directories;
-        the returned call waits until all are durable (and must be made, to close the files)."""
-        fds: builtins.list[int] = []
-        dirs: set[Path] = set()
-        news: builtins.list[bool] = []
-        jobs: builtins.list[Future[None]] = []
-
-        def close() -> None:
-            for fd in fds:
-                os.close(fd)
-
+    def _holds(self, key: str, path: Path, data: bytes) -> bool:
+        """True when ``path`` already holds the object. A content-addressed object whose bytes are
+        not its content (a crash cut its write short) is replaced whole."""
         try:
-            for key, data in items:
-                path = self._path(key)
-                self._ensure_dir(path.parent, dirs)
-                fd, new = self._stage(key, path, data)
-                fds.append(fd)
-                dirs.add(path.parent)
-                news.append(new)
-                if new and created is not None:
-                    created.append(key)
-            if fds:
-                jobs = _submit_syncs(
-                    [(os.fsync, fd) for fd in fds] + [(_fsync_dir, d) for d in sorted(dirs)]
-                )
-        except BaseException:
-            for job in jobs:
-                job.cancel()
-            wait(jobs)
-            close()
-            raise
-
-        def finish() -> builtins.list[bool]:
-            try:
-                for job in jobs:
-                    job.result()
-            finally:
-                wait(jobs)
-                close()
-            return news
-
-        return finish
-
-    def start_put_contents(
-        self,
-        objects: Sequence[tuple[bytes, str]],
-        *,
-        digests: Sequence[str],
-        created: builtins.list[str],
-    ) -> Callable[[], None]:
-        keys = [object_key(d) for d in digests]
-        finish = self._start_write(
-            [(k, data) for k, (data, _ct) in zip(keys, objects, strict=True)], created
-        )
-
-        def done() -> None:
-            finish()
-
-        return done
-
-    def _stage(self, key: str, path: Path, data: bytes) -> tuple[int, bool]:
-        """Put ``data`` at ``path`` (not yet fsynced): ``(open descriptor, created)``."""
-        for _attempt in range(3):
-            try:
-                return self._adopt(key, path, data), False
-            except FileNotFoundError:
-                pass
-            fd, tmp = _unnamed_file(path.parent)
-            try:
-                _write_all(fd, data)
-                # link() refuses an existing name: of two concurrent writers exactly one creates it.
-                _link(fd, tmp, path)
-            except FileExistsError:
-                os.close(fd)
-                continue  # a concurrent writer linked it first: adopt theirs
-            except BaseException:
-                os.close(fd)
-                raise
-            finally:
-                if tmp is not None:
-                    Path(tmp).unlink(missing_ok=True)
-            return fd, True
-        raise VaultError(f"object {key} keeps appearing and vanishing while it is written")
-
-    def _adopt(self, key: str, path: Path, data: bytes) -> int:
-        """An object already at ``path``: its descriptor, to fsync it before saying it exists.
-        A content-addressed object whose bytes are not its content (a crash cut its write short)
-        is replaced whole. Raises FileNotFoundError when there is none."""
-        fd = os.open(path, os.O_RDONLY)
-        if digest_of_key(key) is None:
-            return fd
-        try:
-            with open(fd, "rb", closefd=False) as fh:
-                same = fh.read() == data
-        except BaseException:
-            os.close(fd)
-            raise
-        if same:
-            return fd
-        os.close(fd)
+            held = path.read_bytes()
+        except FileNotFoundError:
+            return False
+        if held == data or digest_of_key(key) is None:
+            _fsync_dir(path.parent)  # its writer may not have made the name durable yet
+            return True
         log.warning("vault object %s did not hold its content (interrupted write?): rewritten", key)
-        tfd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
-            _write_all(tfd, data)
-            os.fsync(tfd)
+            _write_all(fd, data)
+            os.fsync(fd)
             os.replace(tmp, path)
         except BaseException:
-            os.close(tfd)
             Path(tmp).unlink(missing_ok=True)
             raise
-        return tfd
+        finally:
+            os.close(fd)
+        _fsync_dir(path.parent)
+        return True
 
     def get(self, key: str) -> bytes:
         try:

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
-
 from lienthong.clock import get_clock
-from lienthong.db import session_scope
-from lienthong.vault.index import VaultResult
-from lienthong.vault.publish import lock_digests
+from lienthong.vault.references import delete_if_unreferenced
 from lienthong.vault.store import OBJECT_PREFIX, ObjectInfo, Vault, digest_of_key
 
 
@@ -26,21 +22,10 @@ def sweep_orphans(
 ) -> list[ObjectInfo]:
     """Delete (or, with ``dry_run``, only list) unreferenced objects last modified before now - grace."""
     cutoff = (now or get_clock().now()) - grace
-    removed: list[ObjectInfo] = []
-    for info in store.list(OBJECT_PREFIX):
-        d = digest_of_key(info.key)
-        if d is None or info.modified > cutoff:
-            continue
-        with session_scope(session_url) as s:
-            lock_digests(s, [d])
-            used = s.scalar(
-                select(VaultResult.id)
-                .where(or_(VaultResult.pdf_sha256 == d, VaultResult.json_sha256 == d))
-                .limit(1)
-            )
-            if used is not None:
-                continue
-            if not dry_run:
-                store.delete(info.key)
-        removed.append(info)
-    return removed
+    return [
+        info
+        for info in store.list(OBJECT_PREFIX)
+        if digest_of_key(info.key) is not None
+        and info.modified <= cutoff
+        and delete_if_unreferenced(store, info.key, session_url=session_url, dry_run=dry_run)
+    ]

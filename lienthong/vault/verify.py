@@ -15,7 +15,7 @@ from lienthong.vault.address import parse_address
 from lienthong.vault.chain import verify_chain
 from lienthong.vault.errors import ObjectMissing, ResultNotFound
 from lienthong.vault.index import VaultEvent, VaultResult
-from lienthong.vault.publish import SEALED_COLUMNS
+from lienthong.vault.prepare import SEALED_COLUMNS
 from lienthong.vault.seal import Keyring, canonical_json, digest
 from lienthong.vault.store import Vault, object_key, sha256_hex
 

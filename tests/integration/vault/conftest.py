@@ -65,17 +65,7 @@ def s3_vault(moto_url: str) -> S3Vault:
     return vault
 
 
-@pytest.fixture
-def named_temp_file_vault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FileVault:
-    """The directory store on a file system without ``O_TMPFILE``: objects are staged under a
-    temporary name instead."""
-    import lienthong.vault.store as store_module
-
-    monkeypatch.setattr(store_module, "_tmpfile_ok", False)
-    return FileVault(tmp_path / "vault")
-
-
-@pytest.fixture(params=["file", "named_temp_file", "s3"])
+@pytest.fixture(params=["file", "s3"])
 def any_vault(request: pytest.FixtureRequest) -> Vault:
     return request.getfixturevalue(f"{request.param}_vault")
 

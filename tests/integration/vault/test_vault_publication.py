@@ -12,7 +12,8 @@ from lienthong.db import session_scope
 from lienthong.vault.drafts import step_drafts
 from lienthong.vault.errors import ResultDataInvalid
 from lienthong.vault.index import VaultEvent, VaultLink, VaultResult
-from lienthong.vault.publish import prepare_result, publish
+from lienthong.vault.prepare import prepare_result
+from lienthong.vault.publish import publish
 from lienthong.vault.store import OBJECT_PREFIX
 
 from .conftest import counts, finish_step, received
@@ -89,30 +90,30 @@ def test_data_that_breaks_its_schema_is_refused_naming_the_field(vault_env):
     assert outputs["birth_extract"]["ho_ten"] not in err.value.message  # no personal data in errors
 
 
-def test_an_object_write_failing_after_the_row_was_sent_leaves_nothing_and_the_next_try_publishes(
+def test_an_object_write_failing_half_way_leaves_nothing_and_the_next_try_publishes(
     vault_env, monkeypatch
 ):
-    """publish() sends the row's statement before it writes the objects: a write that fails then
-    must roll the open transaction back and delete the object it did write."""
+    """publish() writes the objects before the row: a write that fails half-way must delete the
+    object it did write, and commit nothing."""
     code = received("lien-thong-khai-tu", 5, options={"procedures": 2})
     finish_step(code, "khai_tu")
     with session_scope() as s:
         [draft] = step_drafts(s, code, "khai_tu")
     store = vault_env["store"]
-    real_stage = type(store)._stage
+    real_put = type(store).put
     calls: list[str] = []
 
-    def second_write_fails(self, key, path, data):  # type: ignore[no-untyped-def]
+    def second_write_fails(self, key, data, **kwargs):  # type: ignore[no-untyped-def]
         calls.append(key)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        return real_stage(self, key, path, data)
+        return real_put(self, key, data, **kwargs)
 
-    monkeypatch.setattr(type(store), "_stage", second_write_fails)
+    monkeypatch.setattr(type(store), "put", second_write_fails)
     with pytest.raises(OSError):
         publish(draft, store=store, keyring=vault_env["keyring"])
     assert counts(vault_env) == (0, 0, 0)
-    monkeypatch.setattr(type(store), "_stage", real_stage)
+    monkeypatch.setattr(type(store), "put", real_put)
     done = publish(draft, store=store, keyring=vault_env["keyring"])
     assert done.created and counts(vault_env) == (1, 1, 2)
 

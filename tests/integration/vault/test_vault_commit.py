@@ -1,5 +1,6 @@
-"""The fast commit paths: one statement per publication (PostgreSQL hashes the chain event) and
-publish_many's group commit; and the file store's handling of an object a crash cut short."""
+"""The commit of a publication: the chain event hashed by chain.py, an address published once,
+objects checked under their locks, nothing left behind by a failure; and the file store's handling
+of an object a crash cut short."""
 
 from __future__ import annotations
 
@@ -10,15 +11,9 @@ from lienthong.db import session_scope
 from lienthong.vault.chain import body_of, chain_hash, verify_chain
 from lienthong.vault.errors import PublicationConflict
 from lienthong.vault.index import VaultChainHead, VaultEvent, VaultLink, VaultResult
-from lienthong.vault.publish import (
-    ResultDraft,
-    commit_result,
-    prepare_result,
-    publish,
-    publish_many,
-    write_objects,
-)
-from lienthong.vault.store import OBJECT_PREFIX, FileVault, object_key, sha256_hex
+from lienthong.vault.prepare import ResultDraft, prepare_result
+from lienthong.vault.publish import commit_result, publish, write_objects
+from lienthong.vault.store import FileVault, object_key, sha256_hex
 from lienthong.vault.verify import verify_vault
 from samples.results import death_extract_data, death_extract_draft
 
@@ -90,41 +85,6 @@ def test_a_shared_object_deleted_before_the_row_is_a_conflict_and_nothing_commit
     assert counts() == (1, 1, 1)
 
 
-def test_publish_many_commits_a_group_in_one_chain_run_and_a_rerun_writes_nothing(vault_env):
-    env = vault_env
-    publish(draft(0), store=env["store"], keyring=env["keyring"])
-    group = [draft(i) for i in range(1, 6)]
-    out = publish_many(group, store=env["store"], keyring=env["keyring"])
-    assert [c.created for c in out] == [True] * 5
-    assert [c.address for c in out] == [str(prepare_result(d).address) for d in group]
-    assert counts() == (6, 6, 6)
-    objects = sorted(o.key for o in env["store"].list(OBJECT_PREFIX))
-    mixed = publish_many([draft(3), draft(6)], store=env["store"], keyring=env["keyring"])
-    assert [c.created for c in mixed] == [False, True]
-    assert counts() == (7, 7, 7)
-    assert len(list(env["store"].list(OBJECT_PREFIX))) == len(objects) + 2
-    with session_scope() as s:
-        problems, _ = verify_chain(s)
-        assert problems == []
-    assert verify_vault(store=env["store"], keyring=env["keyring"]).ok
-
-
-def test_publish_many_is_all_or_nothing(vault_env, monkeypatch):
-    env = vault_env
-    publish(draft(0), store=env["store"], keyring=env["keyring"])
-    before = sorted(o.key for o in env["store"].list(OBJECT_PREFIX))
-    import lienthong.vault.publish as pub
-
-    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise ConnectionError("database went away during the group commit")
-
-    monkeypatch.setattr(pub, "_missing_objects_many", broken)
-    with pytest.raises(ConnectionError):
-        publish_many([draft(i) for i in range(1, 4)], store=env["store"], keyring=env["keyring"])
-    assert counts() == (1, 1, 1)
-    assert sorted(o.key for o in env["store"].list(OBJECT_PREFIX)) == before
-
-
 def test_an_object_a_crash_cut_short_is_rewritten_when_its_content_is_put_again(tmp_path):
     store = FileVault(tmp_path / "vault")
     data = b"%PDF-1.7 " + bytes(range(256)) * 40
@@ -137,34 +97,13 @@ def test_an_object_a_crash_cut_short_is_rewritten_when_its_content_is_put_again(
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
 
 
-def test_a_row_sent_while_its_objects_flush_commits_only_once_they_are_durable(vault_env):
+def test_the_first_publication_of_an_empty_vault_follows_the_genesis_head(vault_env):
     env = vault_env
-    store = env["store"]
-    publish(draft(0), store=store, keyring=env["keyring"])  # the chain head exists
-    start = store.start_put_contents
-    seen: list[tuple[int, int, int]] = []
-
-    def flushing(fail: bool):  # type: ignore[no-untyped-def]
-        def start_put_contents(objects, **kwargs):  # type: ignore[no-untyped-def]
-            durable = start(objects, **kwargs)
-
-            def wait() -> None:
-                seen.append(counts())  # the row's statement has run by now, uncommitted
-                durable()
-                if fail:
-                    raise OSError("fsync: input/output error")
-
-            return wait
-
-        return start_put_contents
-
-    store.start_put_contents = flushing(fail=True)
-    with pytest.raises(OSError):
-        publish(draft(1), store=store, keyring=env["keyring"])
-    assert counts() == (1, 1, 1)
-    assert not any(store.exists(k) for k in prepare_result(draft(1)).keys)
-    store.start_put_contents = flushing(fail=False)
-    assert publish(draft(2), store=store, keyring=env["keyring"]).created  # no lock left behind
-    assert seen == [(1, 1, 1), (1, 1, 1)]
-    assert counts() == (2, 2, 2)
-    assert verify_vault(store=store, keyring=env["keyring"]).ok
+    assert counts() == (0, 0, 0)
+    with session_scope() as s:
+        head = s.get(VaultChainHead, 1)
+        assert head is not None and head.last_hash == "0" * 64
+    publish(draft(1), store=env["store"], keyring=env["keyring"])
+    with session_scope() as s:
+        problems, events = verify_chain(s)
+        assert problems == [] and events[0].prev_hash == "0" * 64
