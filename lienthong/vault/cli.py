@@ -1,4 +1,5 @@
-"""``lienthong vault …``: verify, read and find results (operators of the one-stop centre).
+"""``lienthong vault …``: verify, read and find results, rotate a seal key (operators of the
+one-stop centre).
 
 Exit codes (``lienthong.errors.ExitCode``): OK, CHECK_FAILED when ``verify`` finds tampering, and a
 typed error's own (REFUSED for a bad address, NOT_FOUND, ACCESS_DENIED).
@@ -70,6 +71,16 @@ def _verify(args: argparse.Namespace) -> int:
     return ExitCode.OK if report.ok else ExitCode.CHECK_FAILED
 
 
+def _rotate_key(args: argparse.Namespace) -> int:
+    from lienthong.clock import get_clock
+
+    keyring = Keyring(get_vault_settings())
+    old = keyring.key_id(args.agency, create=True)
+    new = keyring.rotate(args.agency, get_clock().now())
+    print(f"{args.agency}: seals from now on with {new}; {old} is kept to verify what it sealed")
+    return 0
+
+
 def _get(args: argparse.Namespace) -> int:
     settings = get_vault_settings()
     store = open_store(settings)
@@ -132,6 +143,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--all", action="store_true", help="every result in the vault")
     p.add_argument("--no-objects", action="store_true", help="skip re-hashing the stored files")
     p.set_defaults(handler=_verify)
+    r = vs.add_parser(
+        "rotate-key",
+        help="give an agency a new generated seal key; results sealed before stay verifiable",
+    )
+    r.add_argument("agency", help="e.g. UBND_XA")
+    r.set_defaults(handler=_rotate_key)
     g = vs.add_parser("get", help="show one result's metadata and data")
     g.add_argument("address")
     g.add_argument("--agency", default=OPERATOR, help="read as this agency (access rules apply)")

@@ -23,7 +23,7 @@ from lienthong.vault.index import VaultResult
 from lienthong.vault.lineage import correctable, link_inputs, supersede
 from lienthong.vault.prepare import PreparedResult, ResultDraft, prepare_result
 from lienthong.vault.references import discard_objects, lock_digests
-from lienthong.vault.seal import Keyring, canonical_json
+from lienthong.vault.seal import Keyring, Seal
 from lienthong.vault.store import Vault, sha256_hex
 
 
@@ -44,8 +44,8 @@ def write_objects(
     return created
 
 
-def _row_from(prepared: PreparedResult, sealed: bytes, signature: str, key_id: str) -> VaultResult:
-    m = prepared.metadata
+def _row_from(prepared: PreparedResult, seal: Seal) -> VaultResult:
+    m = seal.document
     return VaultResult(
         address=m["address"],
         lineage=prepared.address.lineage,
@@ -72,9 +72,9 @@ def _row_from(prepared: PreparedResult, sealed: bytes, signature: str, key_id: s
         json_key=m["files"]["data"]["key"],
         json_sha256=m["files"]["data"]["sha256"],
         sealed=m,
-        sealed_sha256=sha256_hex(sealed),
-        signature=signature,
-        key_id=key_id,
+        sealed_sha256=sha256_hex(seal.payload),
+        signature=seal.signature,
+        key_id=seal.key_id,
         published_at=get_clock().now(),
         status="valid",
         needs_reissue=False,
@@ -108,8 +108,7 @@ def commit_result(
     A correction (``supersedes`` set) marks the old version superseded and flags what was issued
     from it. ``created``: keys this publication created itself; only the others are checked for
     existence under the lock."""
-    sealed = canonical_json(prepared.metadata)
-    signature, key_id = keyring.sign(prepared.address.issuer, sealed)
+    seal = keyring.seal(prepared.address.issuer, prepared.metadata)
     address = str(prepared.address)
     actor = actor or prepared.address.issuer
     try:
@@ -120,7 +119,7 @@ def commit_result(
             _check_objects(store, prepared, created)
             supersedes = prepared.metadata["supersedes"]
             old = correctable(s, supersedes) if supersedes else None
-            row = _row_from(prepared, sealed, signature, key_id)
+            row = _row_from(prepared, seal)
             s.add(row)
             s.flush()
             link_inputs(s, row, prepared.inputs)
@@ -133,7 +132,7 @@ def commit_result(
                 procedure_code=row.procedure_code,
                 detail={
                     "sealed_sha256": row.sealed_sha256,
-                    "key_id": key_id,
+                    "key_id": seal.key_id,
                     "files": {k: v["sha256"] for k, v in prepared.metadata["files"].items()},
                 },
             )

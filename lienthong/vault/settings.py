@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +40,10 @@ class VaultSettings(BaseSettings):
     presign_seconds: int = Field(default=300, ge=1, le=3600)
     # Ed25519 signing keys per issuing agency: JSON {"UBND_XA": "<base64 raw 32-byte seed>"}.
     signing_keys: dict[str, SecretStr] = {}
+    # Earlier keys of each agency, so that what they sealed stays verifiable after a rotation: JSON
+    # {"UBND_XA": [{"public_key": "<base64 raw 32 bytes>", "valid_from": null,
+    #               "valid_until": "2026-12-01T00:00:00+07:00"}]}.
+    public_keys: dict[str, list[dict[str, Any]]] = {}
     # Where demo keys are generated when an agency has none in settings; default <var_dir>/keys.
     keys_dir: Path | None = None
     generate_keys: bool = True

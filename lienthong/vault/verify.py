@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from lienthong.db import session_scope
 from lienthong.vault.address import parse_address
-from lienthong.vault.chain import verify_chain
+from lienthong.vault.chain import utc, verify_chain
 from lienthong.vault.errors import ObjectMissing, ResultNotFound
 from lienthong.vault.index import VaultEvent, VaultResult
 from lienthong.vault.prepare import SEALED_COLUMNS
-from lienthong.vault.seal import Keyring, canonical_json, digest
+from lienthong.vault.seal import Keyring, seal_bytes, seal_digest
 from lienthong.vault.store import Vault, object_key, sha256_hex
 
 
@@ -57,9 +57,16 @@ def verify_row(
     problems: list[Problem] = []
     a = row.address
     sealed = row.sealed or {}
-    if digest(sealed) != row.sealed_sha256:
+    if seal_digest(sealed) != row.sealed_sha256:
         problems.append(Problem(a, "seal", "sealed metadata differs from its recorded hash"))
-    why = keyring.verify(row.issuer, canonical_json(sealed), row.signature, row.key_id)
+    recorded = sealed.get("seal")
+    if isinstance(recorded, dict) and recorded.get("key_id") != row.key_id:
+        problems.append(Problem(a, "row", "key id differs from the one in the seal"))
+    published = [e for e in events if e.kind == "publish"]
+    event = next((e for e in published if e.detail.get("sealed_sha256") == row.sealed_sha256), None)
+    # When it was sealed, as the chain (not the editable row) says: the key must have been valid then.
+    at = utc(event.at) if event is not None else None
+    why = keyring.verify(row.issuer, seal_bytes(sealed), row.signature, row.key_id, at=at)
     if why:
         problems.append(Problem(a, "seal", why))
     for name in SEALED_COLUMNS:
@@ -86,8 +93,7 @@ def verify_row(
                 problems.append(
                     Problem(a, "object", f"{role} object {key} was altered (sha256 {actual[:12]}…)")
                 )
-    published = [e for e in events if e.kind == "publish"]
-    if not any(e.detail.get("sealed_sha256") == row.sealed_sha256 for e in published):
+    if event is None:
         problems.append(
             Problem(a, "chain", "no publish event in the chain matches this result's seal")
         )

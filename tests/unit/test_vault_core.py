@@ -139,3 +139,32 @@ def test_agencies_read_what_they_issued_or_what_their_procedures_reuse():
     assert not may_read("CONG_AN_XA", "UBND_XA", "KQ.G15.000034")[0]
     assert not may_read("THUE", "UBND_XA", "KQ.G15.000034")[0]
     assert not may_read("BHXH", "CONG_AN_XA", "KQ.G05.000102")[0]
+
+
+def test_a_new_seal_signs_rfc8785_bytes_and_a_document_without_a_seal_entry_keeps_the_first_form():
+    import rfc8785
+
+    from lienthong.vault.seal import seal_bytes
+
+    doc = {"b": 1.0, "a": "Nguyê\u0303n"}  # a float and an NFD name: the two forms differ on both
+    sealed = {**doc, "seal": {"canonicalization": "RFC8785", "key_id": "UBND_XA:0"}}
+    assert seal_bytes(sealed) == rfc8785.dumps({**sealed, "a": "Nguyễn"})
+    assert seal_bytes(doc) == canonical_json(doc) == '{"a":"Nguyễn","b":1.0}'.encode()
+    assert b'"b":1,' in seal_bytes(sealed)
+
+
+def test_a_rotated_key_verifies_what_it_sealed_before_its_retirement_only(tmp_path):
+    from datetime import UTC, timedelta
+
+    ring = Keyring(VaultSettings(keys_dir=tmp_path))
+    sig, old_id = ring.sign("UBND_XA", b"before")
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    new_id = ring.rotate("UBND_XA", at)
+    assert new_id != old_id and ring.key_id("UBND_XA") == new_id
+    assert ring.verify("UBND_XA", b"before", sig, old_id, at=at - timedelta(days=1)) is None
+    assert "outside its validity" in (ring.verify("UBND_XA", b"before", sig, old_id, at=at) or "")
+    fresh = Keyring(VaultSettings(keys_dir=tmp_path))  # another process reads the retired keys
+    assert fresh.verify("UBND_XA", b"before", sig, old_id, at=at - timedelta(days=1)) is None
+    new_sig, _ = fresh.sign("UBND_XA", b"after")
+    assert fresh.verify("UBND_XA", b"after", new_sig, new_id, at=at + timedelta(days=1)) is None
+    assert fresh.verify("UBND_XA", b"after", new_sig, new_id, at=at - timedelta(days=1))

@@ -72,12 +72,12 @@ def test_an_altered_index_row_is_reported_as_tampered(published):
 
 def test_a_resealed_row_without_the_agency_key_fails_its_signature(published):
     env, addresses = published
-    from lienthong.vault.seal import digest
+    from lienthong.vault.seal import seal_digest
 
     with session_scope() as s:
         row = s.scalar(select(VaultResult).where(VaultResult.address == addresses[0]))
         sealed = dict(row.sealed, number="9999")
-        row.sealed, row.number, row.sealed_sha256 = sealed, "9999", digest(sealed)
+        row.sealed, row.number, row.sealed_sha256 = sealed, "9999", seal_digest(sealed)
     kinds = {p.kind for p in verify(env).problems}
     assert "seal" in kinds
 
