@@ -170,6 +170,8 @@ def prod_env(cfg: ProdConfig) -> dict[str, str]:
         "LIENTHONG_AGENCY_API_URL": cfg.url("agency-sim"),
         "LIENTHONG_PORTAL_URL": cfg.url("portal-sim"),
         "LIENTHONG_GATEWAY_PUBLIC_URL": cfg.url("gateway"),
+        # The gateway replicas share each agency's rate limit there (Prefect uses databases 0-1).
+        "LIENTHONG_GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/2",
         # Asynchronous agencies call back through the proxy; approvals wait for an officer.
         "LIENTHONG_CALLBACK_BASE_URL": cfg.url("gateway"),
         "LIENTHONG_APPROVAL_POLICY": os.environ.get("LIENTHONG_APPROVAL_POLICY", "operator"),

@@ -40,7 +40,7 @@ from lienthong.gateway.errors import (
     Unavailable,
     UnknownAgency,
 )
-from lienthong.gateway.ratelimit import TokenBuckets
+from lienthong.gateway.ratelimit import rate_limiter, retry_after
 from lienthong.gateway.schemas import (
     Accepted,
     DossierView,
@@ -122,7 +122,7 @@ class Gateway:
         self.settings, self.now = settings, now
         self.secrets = {a: [s.get_secret_value() for s in v] for a, v in settings.agency_secrets.items()}
         self.agencies = set(load_agencies(get_settings().config_dir)) | {"DVCQG"}
-        self.buckets = TokenBuckets(settings.rate_per_second, settings.rate_burst)
+        self.limiter = rate_limiter(settings.rate_per_second, settings.rate_burst, settings.redis_url)
         self.batcher = (
             service.DossierBatcher(settings.batch_size, settings.batch_threads) if settings.batch_size > 1 else None
         )
@@ -188,12 +188,12 @@ class Gateway:
             self.secrets[agency], signature, ts, nonce, request.method, path, digest
         ):
             raise InvalidSignature("the signature does not match", message_vi="Chữ ký của yêu cầu không hợp lệ.")
-        wait = self.buckets.take(agency)
+        wait = self.limiter.take(agency)
         if wait:
             raise RateLimited(
                 f"rate limit of {agency} reached",
                 message_vi="Cơ quan gửi quá nhiều yêu cầu; vui lòng thử lại sau.",
-                headers={"Retry-After": TokenBuckets.retry_after(wait)},
+                headers={"Retry-After": retry_after(wait)},
             )
         return service.Delivery(agency, nonce, key, kind, path, digest), body
 

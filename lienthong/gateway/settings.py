@@ -13,13 +13,17 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8720
-    # uvicorn worker processes of `lienthong gateway` (rate limits are per worker).
+    # uvicorn worker processes of `lienthong gateway` (with more than one, or several replicas,
+    # set redis_url so that they share each agency's rate limit).
     workers: int = Field(default=1, ge=1)
     # Bodies larger than this are refused (413) before they are read in full.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    # Per-agency token bucket: sustained requests per second and burst size.
+    # Per-agency rate limit: sustained requests per second and burst size.
     rate_per_second: float = Field(default=50.0, gt=0)
     rate_burst: int = Field(default=100, ge=1)
+    # Redis that holds the rate limits shared by every worker and replica (e.g.
+    # redis://127.0.0.1:6379/0); unset: each process limits on its own (one process only).
+    redis_url: str | None = None
     # How far X-Timestamp may be from the gateway's clock, in seconds.
     timestamp_window_seconds: int = Field(default=300, ge=1)
     # Database transactions in flight per worker process (the others queue in memory, unanswered).

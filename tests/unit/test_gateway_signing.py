@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from pydantic import ValidationError
 
-from lienthong.gateway.ratelimit import TokenBuckets
+from lienthong.gateway.ratelimit import LocalRateLimiter, retry_after
 from lienthong.gateway.schemas import StepResultBody, SupplementBody
 from lienthong.gateway.settings import GatewaySettings
 from lienthong.gateway.signing import matches, sign, signed_headers
@@ -74,12 +74,12 @@ def test_agency_secrets_come_from_one_json_variable_with_one_or_two_per_agency(m
             GatewaySettings()
 
 
-def test_each_agency_has_its_own_token_bucket_that_refills_over_time():
+def test_each_agency_has_its_own_rate_limit_with_a_burst_that_refills_over_time():
     now = [0.0]
-    buckets = TokenBuckets(rate=2.0, burst=3, now=lambda: now[0])
+    buckets = LocalRateLimiter(rate=2.0, burst=3, now=lambda: now[0])
     assert [buckets.take("DVCQG") for _ in range(3)] == [0.0, 0.0, 0.0]
     wait = buckets.take("DVCQG")
-    assert wait == pytest.approx(0.5) and TokenBuckets.retry_after(wait) == "1"
+    assert wait == pytest.approx(0.5) and retry_after(wait) == "1"
     assert buckets.take("BHXH") == 0.0
     now[0] = 0.5
     assert buckets.take("DVCQG") == 0.0 and buckets.take("DVCQG") > 0
