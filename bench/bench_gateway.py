@@ -13,12 +13,13 @@ well over 1,000 requests/s even from an endpoint that does nothing):
 
 * throughput: 100 connections sending back to back (closed loop), in rounds that alternate bare
   and gateway so both see the same machine (other work shares these cores); medians reported;
-* latency: a paced (open-loop) phase offering 500 requests/s over the same 100 connections,
+* latency: a paced (open-loop) phase offering 200 requests/s over the same 100 connections,
   latency measured from each request's scheduled time (a late connection counts its wait).
 
 Also printed: CPU milliseconds per request of each app's processes, a figure other load on the
-machine disturbs far less than throughput. Targets (issue 6): >= 500 accepted/s, ratio >= 0.15
-against the bare endpoint, p99 <= 100 ms at 100 connections.
+machine disturbs far less than throughput. Regression floors (issue 18; the need is a few requests
+a second): >= 500 accepted/s, and p99 <= 100 ms at 200 requests/s offered. The bare endpoint does no
+work at all (no signature, no database): its ratio says what the gateway's work costs, not a target.
 """
 
 from __future__ import annotations
@@ -251,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="closed-loop rounds, bare and gateway alternating")
     p.add_argument("--connections", type=int, default=100)
     p.add_argument("--seconds", type=float, default=30.0, help="time limit per phase")
-    p.add_argument("--rate", type=float, default=500.0, help="offered requests/s of the paced latency phase")
+    p.add_argument("--rate", type=float, default=200.0, help="offered requests/s of the paced latency phase")
     p.add_argument("--paced-seconds", type=float, default=6.0, help="length of the paced phase")
     p.add_argument("--workers", type=int, default=2, help="uvicorn worker processes of each app")
     p.add_argument("--fastapi-telemetry", action="store_true",
@@ -303,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"median of {args.rounds}: gateway {gw_rate:.0f} accepted/s (p50 {med(r['p50_ms'] for r in gw_rounds):.0f} ms, "
         f"p99 {gw_p99:.0f} ms), bare {bare_rate:.0f}/s (p99 {med(r['p99_ms'] for r in bare_rounds):.0f} ms); "
-        f"ratio gateway/bare {ratio:.3f} (target >= 0.15); CPU per request bare/gateway {cpu_ratio:.3f}"
+        f"ratio gateway/bare {ratio:.3f}; CPU per request bare/gateway {cpu_ratio:.3f}"
     )
     print(f"paced: {args.rate:.0f} requests/s offered over {args.connections} connections, "
           f"latency from each request's scheduled time:")
@@ -314,16 +315,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"durably stored: {inbox} inbox rows with their answer, {dossiers} dossiers, for "
         f"{accepted} accepted -> {'all stored' if durable else 'MISMATCH'}"
     )
+    floors = gw_rate >= 500 and gw_paced["p99_ms"] <= 100
     print(
-        f"targets: accepted/s >= 500: {'met' if gw_rate >= 500 else 'NOT met'}; ratio >= 0.15: "
-        f"{'met' if ratio >= 0.15 else 'NOT met'}; p99 <= 100 ms at {args.rate:.0f}/s offered: "
-        f"{'met' if gw_paced['p99_ms'] <= 100 else 'NOT met'} (closed loop at saturation: p99 {gw_p99:.0f} ms)"
+        f"floors: accepted/s >= 500: {'held' if gw_rate >= 500 else 'NOT held'}; p99 <= 100 ms at "
+        f"{args.rate:.0f}/s offered: {'held' if gw_paced['p99_ms'] <= 100 else 'NOT held'} (closed loop at "
+        f"saturation: p99 {gw_p99:.0f} ms)"
     )
     record("gateway, 100 connections, accepted/s (median)", gw_rate, "req/s", bare_rate,
-           "bare FastAPI endpoint, same workers", ">= 500/s, ratio >= 0.15")
+           "bare FastAPI endpoint, same workers", ">= 500/s")
     record(f"gateway p99 at {args.rate:.0f} req/s offered", gw_paced["p99_ms"], "ms", bare_paced["p99_ms"],
            "bare endpoint, same pacing", "<= 100 ms")
-    return 0 if durable and not gw_paced["other"] and not any(r["other"] for r in gw_rounds) else 1
+    clean = durable and not gw_paced["other"] and not any(r["other"] for r in gw_rounds)
+    return 0 if clean and floors else 1
 
 
 if __name__ == "__main__":
