@@ -30,15 +30,25 @@ class _Model(BaseModel):
 
 
 class LegalBasis(_Model):
+    """A text a rule rests on, and the days it is in force (``effective_to`` once superseded)."""
+
     document: str
     article: str = ""
-    effective_date: date
+    effective_from: date
+    effective_to: date | None = None
+    confirmed: bool = True
+    reason: str = ""
+
+    def in_force(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
 
 class ResultSpec(_Model):
     code: str
     name: str
     data: str
+    confirmed: bool = True
+    reason: str = ""
 
     @field_validator("code")
     @classmethod
@@ -73,6 +83,9 @@ class StepSpec(_Model):
     outputs: list[str] = []
     results: list[ResultSpec] = []
     when: dict[str, list[int | str]] = {}
+    # Whether the step's own time limit is confirmed by a text; if not, why (docs/law.md lists it).
+    limit_confirmed: bool = True
+    limit_reason: str = ""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
@@ -116,11 +129,20 @@ class FeeSpec(_Model):
 
 
 class Procedure(_Model):
+    """One version of a procedure: ``id`` names the procedure across its versions, ``version`` this
+    one, in force from ``effective_from`` to ``effective_to`` (inclusive; open while current).
+    ``replaces`` lists national codes of earlier versions or merged procedures that resolve to it."""
+
     id: str
     code: str
     name: str
     name_en: str = ""
     version: str
+    effective_from: date
+    effective_to: date | None = None
+    replaces: list[str] = []
+    code_confirmed: bool = True
+    code_reason: str = ""
     legal_basis: list[LegalBasis]
     declaration: str
     time_limit: GroupLimit
@@ -137,6 +159,16 @@ class Procedure(_Model):
     def _code(cls, v: str) -> str:
         parse_procedure_code(v)
         return v
+
+    @field_validator("replaces")
+    @classmethod
+    def _replaces(cls, v: list[str]) -> list[str]:
+        for code in v:
+            parse_procedure_code(code)
+        return v
+
+    def in_force(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or on <= self.effective_to)
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -266,6 +298,21 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
 
 def check_procedure(proc: Procedure, agencies: set[str]) -> None:
     where = proc.source or proc.id
+    if proc.effective_to is not None and proc.effective_to < proc.effective_from:
+        raise CatalogError(f"{where}: effective_to {proc.effective_to} is before effective_from {proc.effective_from}")
+    if not proc.code_confirmed and not proc.code_reason:
+        raise CatalogError(f"{where}: code {proc.code} is unconfirmed without a reason (add code_reason)")
+    for b in proc.legal_basis:
+        if b.effective_to is not None and b.effective_to < b.effective_from:
+            raise CatalogError(f"{where}: {b.document} ends ({b.effective_to}) before it starts")
+        if not b.confirmed and not b.reason:
+            raise CatalogError(f"{where}: {b.document} is unconfirmed without a reason")
+    for s in proc.steps:
+        if not s.limit_confirmed and not s.limit_reason:
+            raise CatalogError(f"{where}: step {s.id!r} has an unconfirmed limit without limit_reason")
+        for r in s.results:
+            if not r.confirmed and not r.reason:
+                raise CatalogError(f"{where}: step {s.id!r} result {r.code} is unconfirmed without a reason")
     ids = [s.id for s in proc.steps]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
@@ -340,41 +387,133 @@ def _last_on_longest(plan: Plan) -> str:
 
 
 class Catalog:
-    """Every procedure of ``config/procedures``, by id and by national code."""
+    """Every procedure of ``config/procedures``, each with its versions, by id and by national code.
+
+    ``get(id)`` is the version in force today; ``get(key, on=day)`` the version in force on a day
+    (a dossier follows the version of its reception date); ``get(code)`` without a day is the
+    version that carries that code, so old codes keep resolving to their versions (history,
+    portals that still send them)."""
 
     def __init__(self, procedures: Iterable[Procedure], agencies: Mapping[str, Any]) -> None:
-        self.procedures = {p.id: p for p in procedures}
+        self.versions: dict[str, list[Procedure]] = {}
+        for p in procedures:
+            self.versions.setdefault(p.id, []).append(p)
+        for vs in self.versions.values():
+            vs.sort(key=lambda p: p.effective_from)
         self.agencies = dict(agencies)
-        self._by_code = {p.code: p for p in self.procedures.values()}
+        self._by_code: dict[str, list[Procedure]] = {}
+        for vs in self.versions.values():
+            for p in vs:
+                for code in (p.code, *p.replaces):
+                    self._by_code.setdefault(code, []).append(p)
 
-    def get(self, key: str) -> Procedure:
-        proc = self.procedures.get(key) or self._by_code.get(key)
-        if proc is None:
+    @property
+    def procedures(self) -> dict[str, Procedure]:
+        """The version in force today of every procedure, by id."""
+        today = _today()
+        return {pid: _on(vs, today) for pid, vs in self.versions.items()}
+
+    def get(self, key: str, *, on: date | None = None, version: str | None = None) -> Procedure:
+        lineage = self.versions.get(key)
+        carriers = self._by_code.get(key, [])
+        if lineage is None and carriers:
+            lineage = self.versions[carriers[-1].id]
+        if lineage is None:
             raise UnknownProcedure(
                 f"no procedure {key!r} in the catalog (known: "
                 f"{', '.join(f'{p.id} ({p.code})' for p in self.procedures.values())})",
-                message_vi=f"Thủ tục {key!r} không có trong danh mục thủ tục liên thông.",
+                message_vi=f"Thủ tục {key!r} không có trong danh mục thủ tục.",
             )
-        return proc
+        if version is not None:
+            for p in lineage:
+                if p.version == version:
+                    return p
+            raise UnknownProcedure(
+                f"{lineage[0].id} has no version {version!r} (versions: {', '.join(p.version for p in lineage)})",
+                message_vi=f"Thủ tục {lineage[0].id} không có phiên bản {version!r}.",
+            )
+        if on is not None:
+            return _on(lineage, on)
+        own = [p for p in carriers if p.code == key] or carriers
+        if own:
+            return own[-1]
+        return _on(lineage, _today())
+
+    def for_dossier(self, row: Any) -> Procedure:
+        """The version a dossier (row or aggregate with ``procedure_id``, ``procedure_version`` and
+        ``received_at``) was received under; a version label the catalog no longer has (a file
+        renamed since) falls back to the version in force on the reception day."""
+        lineage = self.versions.get(row.procedure_id)
+        if lineage is None:
+            return self.get(row.procedure_id)  # raises UnknownProcedure
+        for p in lineage:
+            if p.version == row.procedure_version:
+                return p
+        received = getattr(row, "received_at", None)
+        if received is None:
+            return _on(lineage, _today())
+        from lienthong.clock import localize
+
+        return _on(lineage, localize(received).date())
+
+    def codes(self) -> list[str]:
+        """Every national code that resolves, current and old."""
+        return sorted(self._by_code)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.procedures.values())
 
+    def all_versions(self) -> list[Procedure]:
+        return [p for vs in self.versions.values() for p in vs]
+
     def __len__(self) -> int:
-        return len(self.procedures)
+        return len(self.versions)
+
+
+def _today() -> date:
+    from lienthong.clock import get_clock
+
+    return get_clock().now().date()
+
+
+def _on(versions: list[Procedure], day: date) -> Procedure:
+    """The version in force on ``day``: before the first version, the first (history predating
+    the catalog); after a gap-free chain, the last."""
+    for p in versions:
+        if p.in_force(day):
+            return p
+    return versions[0] if day < versions[0].effective_from else versions[-1]
 
 
 def load_catalog(config_dir: Path) -> Catalog:
     agencies = load_agencies(config_dir)
     files = sorted((config_dir / "procedures").glob("*.yaml"))
     procs = [load_procedure(f, agencies) for f in files]
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
+    codes: dict[str, str] = {}
     for p in procs:
-        for key in (p.id, p.code):
-            if key in seen:
-                raise CatalogError(f"{p.source}: {key!r} is already used by {seen[key]}")
-            seen[key] = p.source
-    return Catalog(procs, agencies)
+        if (p.id, p.version) in seen:
+            raise CatalogError(f"{p.source}: {p.id} version {p.version!r} is already in {seen[(p.id, p.version)]}")
+        seen[(p.id, p.version)] = p.source
+        for code in (p.code, *p.replaces):
+            if codes.setdefault(code, p.id) != p.id:
+                raise CatalogError(f"{p.source}: code {code} already names procedure {codes[code]}")
+    catalog = Catalog(procs, agencies)
+    for vs in catalog.versions.values():
+        _check_versions(vs)
+    return catalog
+
+
+def _check_versions(versions: list[Procedure]) -> None:
+    """Versions of one procedure follow each other without overlap or gap: every superseded one
+    ends the day before the next begins."""
+    for old, new in itertools.pairwise(versions):
+        if old.effective_to is None:
+            raise CatalogError(f"{old.source}: superseded by {new.source} from {new.effective_from} "
+                               f"but has no effective_to")
+        if (new.effective_from - old.effective_to).days != 1:
+            raise CatalogError(f"{old.source}: ends {old.effective_to} but {new.source} starts "
+                               f"{new.effective_from} (versions must follow each other day to day)")
 
 
 @lru_cache

@@ -34,8 +34,8 @@ def _deadline(args: argparse.Namespace) -> int:
     from lienthong.calendar import TimeLimit, get_calendar
     from lienthong.catalog import get_catalog
 
-    if args.procedure:
-        limit = get_catalog().get(args.procedure).limit(args.verification)
+    if args.procedure:  # the version in force on the reception date
+        limit = get_catalog().get(args.procedure, on=args.received.date()).limit(args.verification)
     else:
         limit = TimeLimit(args.working_days)
     start = args.restart_at or args.received

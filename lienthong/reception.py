@@ -138,7 +138,7 @@ def plan_receptions(
     planned: list[Planned] = []
     seen: set[str] = set()
     for i, (submission, key) in enumerate(items):
-        proc = catalog.get(submission.procedure_code)
+        proc = catalog.get(submission.procedure_code, on=localize(submission.received_at).date())
         options = proc.resolve_options(submission.options)
         if key and (key in existing or key in seen):
             continue

@@ -156,7 +156,7 @@ class Routing:
     def plan(self, dossier_code: str) -> Plan:
         with session_scope() as s:
             row = get_row(s, dossier_code)
-            return self.catalog.get(row.procedure_id).plan(row.options)
+            return self.catalog.for_dossier(row).plan(row.options)
 
     # --- the dossier ---------------------------------------------------------------------------
 
@@ -219,13 +219,13 @@ class Routing:
     def _spec(self, dossier_code: str, step_key: str) -> StepSpec:
         with session_scope() as s:
             row = get_row(s, dossier_code)
-            return self.catalog.get(row.procedure_id).step(step_key)
+            return self.catalog.for_dossier(row).step(step_key)
 
     def _open(self, dossier_code: str, step_key: str, *,
               asynchronous: bool = False) -> tuple[StepSpec, list[str], StepRequest | StepOutcome]:
         with session_scope() as s:
             row = get_row(s, dossier_code, for_update=True)
-            plan = self.catalog.get(row.procedure_id).plan(row.options)
+            plan = self.catalog.for_dossier(row).plan(row.options)
             spec = next(x for x in plan.steps if x.id == step_key)
             upstream_keys = plan.upstream[step_key]
             existing = get_step(s, row.id, step_key)
@@ -412,7 +412,7 @@ class Routing:
             step.verdict, step.late = None, False
         if spec.kind == "payment" and row.status == Status.AWAITING_PAYMENT:
             apply_event(s, dossier_code, "payment_received", at, self.calendar, actor=spec.agency)
-        plan = self.catalog.get(row.procedure_id).plan(row.options)
+        plan = self.catalog.for_dossier(row).plan(row.options)
         if state == "done" and not plan.downstream(spec.id):
             # The last agency of a branch hands its result back to the one-stop desk.
             record_hand_over(s, row, from_agency=spec.agency, to_agency=RECEPTION, at=at,

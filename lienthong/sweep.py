@@ -319,7 +319,7 @@ def _responsible(
 
 def _unstarted(d: DossierRow, steps: list[StepRow]) -> list[Any]:
     try:
-        plan = get_catalog().get(d.procedure_id).plan(d.options or {})
+        plan = get_catalog().for_dossier(d).plan(d.options or {})
     except LienThongError:
         return []
     started = {s.step_key for s in steps}
@@ -608,7 +608,7 @@ def approve_apology(
         if get_sweep_config().notify_citizen and phone:
             name = d.procedure_id
             with contextlib.suppress(LienThongError):
-                name = get_catalog().get(d.procedure_id).name
+                name = get_catalog().for_dossier(d).name
             enqueue(
                 session,
                 citizen_reappointment(phone, d.code, name, draft.original_due, draft.new_due),

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from lienthong.catalog import get_catalog
+from lienthong.catalog import Procedure, get_catalog
 from lienthong.db import session_scope
 from lienthong.db.models import HandOver, StatusHistory, StepRow
 from lienthong.db.store import get_row
@@ -24,7 +24,7 @@ def _t(at: datetime | None) -> str:
 def timeline_markdown(dossier_code: str) -> str:
     with session_scope() as s:
         row = get_row(s, dossier_code)
-        proc = get_catalog().get(row.procedure_id)
+        proc = get_catalog().for_dossier(row)
         steps = s.execute(select(StepRow).where(StepRow.dossier_id == row.id).order_by(StepRow.id)).scalars().all()
         history = s.execute(select(StatusHistory).where(StatusHistory.dossier_id == row.id)
                             .order_by(StatusHistory.id)).scalars().all()
@@ -33,8 +33,9 @@ def timeline_markdown(dossier_code: str) -> str:
         status = Status(row.status)
         lines = [
             f"# Hồ sơ {row.code}",
-            f"**{proc.name}** ({proc.code}, phiên bản {row.procedure_version})",
+            f"**{proc.name}** ({row.procedure_code}, phiên bản {row.procedure_version})",
             "",
+            _version_line(proc),
             f"- Trạng thái: **{int(status)} – {status.label_vi}**"
             + (f" (lý do: {row.reason})" if row.reason else ""),
             f"- Tiếp nhận: {_t(row.received_at)} · Hẹn trả: {_t(row.due_at)} · "
@@ -56,6 +57,15 @@ def timeline_markdown(dossier_code: str) -> str:
         for change in history:
             lines.append(f"| {_t(change.at)} | {change.from_status or '—'} | {change.to_status} | {change.actor} |")
         return "\n".join(lines)
+
+
+def _version_line(proc: Procedure) -> str:
+    """Which version of the procedure the dossier follows: the one in force on its reception day."""
+    until = f"{proc.effective_to:%d/%m/%Y}" if proc.effective_to else "nay"
+    basis = "; ".join(f"{b.document} {b.article}".strip() for b in proc.legal_basis
+                      if b.in_force(proc.effective_from))
+    return (f"- Quy trình áp dụng: phiên bản {proc.version}, hiệu lực {proc.effective_from:%d/%m/%Y} – {until}"
+            f" (theo ngày tiếp nhận); căn cứ: {basis}")
 
 
 _DECISION_VI = {"approve": "Đồng ý ký duyệt", "refuse": "Từ chối", "supplement": "Yêu cầu bổ sung"}

@@ -315,7 +315,8 @@ def make_submission(procedure_id: str, rng: random.Random, received_at: datetime
     Each name in ``defects`` (see :data:`DEFECTS`) breaks exactly one rule; the payload stays
     schema-valid. With ``paper_components`` the components to digitize are paper ones (no file).
     """
-    proc = get_catalog().get(procedure_id)
+    # The version in force on the reception day: its code, components and options.
+    proc = get_catalog().get(procedure_id, on=localize(received_at).date())
     unknown = [d for d in defects if d not in DEFECTS]
     if unknown:
         raise ValueError(f"unknown defect(s) {unknown}; known: {', '.join(DEFECTS)}")

@@ -62,6 +62,10 @@ def generate(name: str, data: dict[str, Any], produced: dict[str, Any], at: date
         return {"ma_the": f"TE1{_province(data, rng)[1:]}{rng.randint(0, 10**10 - 1):010d}",
                 "so_dinh_danh": bx.get("so_dinh_danh"), "gia_tri_tu": day,
                 "noi_kham_ban_dau": "Trạm y tế xã"}
+    if name == "identity_card":
+        bx = data.get("birth_extract") or {}
+        return {"so_dinh_danh": bx.get("so_dinh_danh"), "ho_ten": bx.get("ho_ten"),
+                "ngay_sinh": bx.get("ngay_sinh"), "ngay_cap": day}
     if name == "tax_notice":
         price = (decl.get("contract") or {}).get("price_vnd") or 1_000_000_000
         return {"so_thong_bao": f"TB-THUE-{number}", "thue_tncn_vnd": int(price * 0.02),

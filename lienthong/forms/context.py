@@ -50,7 +50,7 @@ def form_context(session: Session, row: DossierRow, form: str) -> dict[str, Any]
     catalog = get_catalog()
     agencies = catalog.agencies
     try:
-        proc = catalog.get(row.procedure_id)
+        proc = catalog.for_dossier(row)
         procedure_name = proc.name
     except LienThongError:
         proc, procedure_name = None, row.procedure_id

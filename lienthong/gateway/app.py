@@ -235,7 +235,8 @@ def _parse(model: type[Any], body: bytes) -> Any:
 
 def _check_procedure(sub: Submission) -> None:
     try:
-        get_catalog().get(sub.procedure_code).resolve_options(sub.options)
+        # The version in force on the reception date (a dossier follows the law of that day).
+        get_catalog().get(sub.procedure_code, on=sub.received_local().date()).resolve_options(sub.options)
     except UnknownProcedure as exc:
         raise InvalidPayload(
             exc.message,

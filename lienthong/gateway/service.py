@@ -561,10 +561,10 @@ def accept_step_result(d: Delivery, step_ref: str, body: StepResultBody, status_
                 code="step_closed",
                 message_vi="Bước xử lý này đã kết thúc.",
             )
-        code, procedure_id, options = s.execute(
-            select(DossierRow.code, DossierRow.procedure_id, DossierRow.options)
+        code, procedure_id, version, options = s.execute(
+            select(DossierRow.code, DossierRow.procedure_id, DossierRow.procedure_version, DossierRow.options)
             .where(DossierRow.id == step.dossier_id)).one()
-        _check_step_result(procedure_id, options, step.step_key, body)
+        _check_step_result(procedure_id, version, options, step.step_key, body)
         if stored_step_result(step_ref, session=s) is not None:
             raise Conflict(
                 f"a result for step {step_ref} was already received",
@@ -580,13 +580,15 @@ def accept_step_result(d: Delivery, step_ref: str, body: StepResultBody, status_
     return _in_transaction(d, work)
 
 
-def _check_step_result(procedure_id: str, options: Any, step_key: str, body: StepResultBody) -> None:
+def _check_step_result(procedure_id: str, version: str, options: Any, step_key: str,
+                       body: StepResultBody) -> None:
     """A result the catalog cannot use is refused here (422), so the agency can correct and resend
     it, rather than stored and found unusable by the flow after the key has been spent."""
     from lienthong.catalog import get_catalog
     from lienthong.routing import result_problems, result_problems_vi
 
-    spec = next((x for x in get_catalog().get(procedure_id).plan(options).steps if x.id == step_key), None)
+    plan = get_catalog().get(procedure_id, version=version).plan(options)
+    spec = next((x for x in plan.steps if x.id == step_key), None)
     if spec is None:  # a step the catalog no longer has (changed since it opened): the flow decides
         return
     problems = result_problems(spec, body.model_dump(mode="json"))

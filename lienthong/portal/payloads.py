@@ -199,7 +199,7 @@ def build_hoso(
     r = b.row
     status = portal_status(r.status)
     try:
-        proc = catalog.get(r.procedure_id)
+        proc = catalog.for_dossier(r)
         proc_name, fees = proc.name, proc.fees
     except LienThongError:
         proc_name, fees = r.procedure_id, []

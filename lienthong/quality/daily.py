@@ -21,6 +21,7 @@ from lienthong.clock import VN_TZ
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow
 from lienthong.dossier import Status
+from lienthong.errors import LienThongError
 from lienthong.payloads import Submission
 from lienthong.privacy import mask_citizen_id
 from lienthong.quality.engines import GxEngine
@@ -107,13 +108,21 @@ class DailyReport:
         return "\n".join(lines)
 
 
+def _version_of(row: DossierRow) -> Any:
+    """The catalog version the dossier was received under (None if the catalog no longer has it)."""
+    try:
+        return get_catalog().for_dossier(row)
+    except LienThongError:
+        return None
+
+
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=VN_TZ)
     return start, start + timedelta(days=1)
 
 
 def _portal_missing(row: DossierRow, sub: Submission) -> list[str]:
-    proc = get_catalog().procedures.get(row.procedure_id)
+    proc = _version_of(row)
     owner = sub.owner()
     values = {
         "MaHoSo": row.code,
@@ -132,7 +141,7 @@ def _portal_missing(row: DossierRow, sub: Submission) -> list[str]:
 
 
 def _results_complete(row: DossierRow) -> bool:
-    proc = get_catalog().procedures.get(row.procedure_id)
+    proc = _version_of(row)
     if proc is None:
         return False
     for step in row.steps:
@@ -191,9 +200,8 @@ def _side_rows(rows: Any, subs: list[Submission]) -> dict[str, list[dict[str, An
     """Rows of the ``agency_results`` and ``digitized`` assets for the day's dossiers."""
     results: list[dict[str, Any]] = []
     digitized: list[dict[str, Any]] = []
-    catalog = get_catalog()
     for row, sub in zip(rows, subs, strict=True):
-        proc = catalog.procedures.get(row.procedure_id)
+        proc = _version_of(row)
         for step in row.steps:
             spec = next((s for s in proc.steps if s.id == step.step_key), None) if proc else None
             if spec is None or step.status != "done":

@@ -105,7 +105,7 @@ def _expand(asset: str, raw: dict[str, Any], common: dict[str, Any], where: str)
             raise QualityConfigError(f"{where}: rule {raw.get('id', '?')!r} lacks {missing}")
         kwargs = dict(raw.get("kwargs", {}))
         if kwargs.get("regex") == "@catalog_codes":
-            codes = "|".join(re.escape(p.code) for p in get_catalog())
+            codes = "|".join(re.escape(c) for c in get_catalog().codes())  # old codes too
             kwargs["regex"] = rf"^(?:{codes})(?:\.\d{{3}}\.\d{{2}}\.\d{{2}}\.[A-Z]\d{{2}})?$"
         if raw["expectation"].startswith(PAIR_EXPECTATIONS):
             kwargs.setdefault("ignore_row_if", "either_value_is_missing")

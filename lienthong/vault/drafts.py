@@ -126,7 +126,7 @@ def step_drafts(session: Session, dossier_code: str, step_key: str) -> list[Resu
             message_vi="Bước xử lý chưa hoàn thành nên chưa có kết quả để công bố.",
         )
     catalog = get_catalog()
-    proc = catalog.get(dossier.procedure_id)
+    proc = catalog.for_dossier(dossier)
     spec = proc.step(step_key)
     agency = catalog.agencies.get(step.agency, {})
     outputs = step.outputs or {}

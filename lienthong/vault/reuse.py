@@ -32,7 +32,7 @@ def reuse_components(
     catalog = get_catalog()
     with session_scope(session_url) as s:
         dossier = load_dossier(s, dossier_code)
-        proc = catalog.get(dossier.procedure_id)
+        proc = catalog.for_dossier(dossier)
         plan = proc.plan(dict(dossier.options or {}))
         # The reading agency is the first agency of the procedure that will use the component.
         agency = plan.steps[0].agency if plan.steps else proc.steps[0].agency

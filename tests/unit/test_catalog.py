@@ -13,8 +13,8 @@ AGENCIES = load_agencies(CONFIG)
 
 def test_the_three_shipped_procedures_load():
     cat = get_catalog()
-    assert {p.code for p in cat} >= {"2.002621", "2.002622", "1.013831"}
-    assert cat.get("lien-thong-khai-sinh").code == "2.002621"
+    assert {p.code for p in cat.all_versions()} >= {"2.002621", "2.002622", "1.013831"}
+    assert cat.get("2.002621").id == "lien-thong-khai-sinh"
 
 
 def test_group_1_limits_are_3_working_days_or_5_with_verification():
@@ -102,3 +102,66 @@ def test_a_malformed_field_names_the_step(tmp_path):
     path = _broken(tmp_path, lambda r: r["steps"][0].update(time_limit="tomorrow"))
     with pytest.raises(CatalogError, match=r"broken\.yaml"):
         load_procedure(path, AGENCIES)
+
+
+# --- versions (issue 16 §2) -------------------------------------------------------------------
+
+def test_group_1_versions_follow_each_other_on_1_september_2026_and_1_march_2027():
+    from datetime import date
+
+    cat = get_catalog()
+    assert cat.get("lien-thong-khai-sinh", on=date(2026, 8, 31)).code == "2.002621"
+    new = cat.get("lien-thong-khai-sinh", on=date(2026, 9, 1))
+    assert new.code == "3.000722" and "can_cuoc" in [s.id for s in new.steps]
+    assert new.step("can_cuoc").agency == "CONG_AN_XA"
+    assert cat.get("lien-thong-khai-sinh", on=date(2027, 3, 1)).version == "2027-03-01"
+
+
+def test_group_2_takes_the_portal_code_2_002913_and_old_codes_keep_resolving():
+    from datetime import date
+
+    cat = get_catalog()
+    assert cat.get("lien-thong-khai-tu", on=date(2026, 9, 1)).code == "2.002913"
+    # An old code alone names its own version (history); with a day, the version of that day.
+    assert cat.get("2.002622").version == "2024-06-10"
+    assert cat.get("2.002622", on=date(2026, 10, 1)).code == "2.002913"
+    for code in ("2.002621", "2.000986", "2.001023"):
+        assert cat.get(code, on=date(2026, 9, 1)).code == "3.000722"
+    portal = yaml.safe_load((CONFIG / "portal.yaml").read_text(encoding="utf-8"))
+    groups = {cat.get(pid).code for pid in ("lien-thong-khai-sinh", "lien-thong-khai-tu")}
+    assert set(portal["fields"]) >= groups | {"2.002621", "2.002622"}
+
+
+def test_the_death_result_is_the_death_certificate_from_1_march_2027():
+    from datetime import date
+
+    cat = get_catalog()
+    old = cat.get("lien-thong-khai-tu", on=date(2027, 2, 28)).step("khai_tu").results[0]
+    new_step = cat.get("lien-thong-khai-tu", on=date(2027, 3, 1)).step("khai_tu")
+    assert old.name == "Trích lục khai tử"
+    assert new_step.results[0].name == "Giấy chứng tử" and not new_step.results[0].confirmed
+    assert "Chủ tịch UBND xã" in (new_step.approval or "")
+
+
+def test_superseded_versions_must_end_the_day_before_the_next(tmp_path):
+    from lienthong.catalog import load_catalog
+
+    (tmp_path / "procedures").mkdir()
+    (tmp_path / "agencies.yaml").write_text((CONFIG / "agencies.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    src = yaml.safe_load((CONFIG / "procedures" / "tro-cap-mai-tang.yaml").read_text(encoding="utf-8"))
+    first = {**src, "effective_to": "2026-01-30"}
+    second = {**src, "version": "2026-02-01", "effective_from": "2026-02-02"}
+    (tmp_path / "procedures" / "a.yaml").write_text(yaml.safe_dump(first, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "procedures" / "b.yaml").write_text(yaml.safe_dump(second, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(CatalogError, match="follow each other"):
+        load_catalog(tmp_path)
+
+
+def test_every_unconfirmed_code_limit_or_basis_says_why():
+    cat = get_catalog()
+    for p in cat.all_versions():
+        assert p.code_confirmed or p.code_reason
+        for b in p.legal_basis:
+            assert b.confirmed or b.reason
+        for s in p.steps:
+            assert s.limit_confirmed or s.limit_reason
