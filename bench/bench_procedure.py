@@ -1,6 +1,6 @@
 """Dossiers per minute through the procedure flow (agency simulator at zero latency) on a real
 Prefect server backed by PostgreSQL, beside the same core pipeline run without Prefect in the same
-process (lienthong.pipeline): the ratio is what orchestration costs.
+process (bench.anchor): the ratio is what orchestration costs.
 
     python -m bench.bench_procedure [--dossiers 30]
 """
@@ -47,7 +47,7 @@ def run(dossiers: int) -> dict[str, float]:
             prefect_server_on_postgres() as api:
         os.environ["LIENTHONG_AGENCY_API_URL"] = sim.url
         reset_settings()
-        from lienthong.pipeline import Pipeline
+        from bench.anchor import Pipeline
 
         pipeline = Pipeline(HttpAgencyClient(sim.url))
         pipeline.run(_receive_batch(1, 98)[0])  # warm-up: suites, fonts, keys

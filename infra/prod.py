@@ -295,6 +295,8 @@ def render_nginx(cfg: ProdConfig) -> Path:
         "PREFECT_SERVERS": servers("prefect-api", cfg.api_replicas),
         "GATEWAY_PORT": str(cfg.port("gateway")),
         "PREFECT_PORT": str(cfg.port("prefect")),
+        # Off unless asked for: a path logs each Prefect API call (time, method, path, status, duration).
+        "PREFECT_ACCESS_LOG": _access_log(cfg),
     }
     text = NGINX_TEMPLATE.read_text()
     for key, value in values.items():
@@ -302,6 +304,11 @@ def render_nginx(cfg: ProdConfig) -> Path:
     conf = root / "nginx.conf"
     conf.write_text(text)
     return conf
+
+
+def _access_log(cfg: ProdConfig) -> str:
+    path = cfg.env.get("LIENTHONG_PROD_PREFECT_ACCESS_LOG") or os.environ.get("LIENTHONG_PROD_PREFECT_ACCESS_LOG")
+    return f"{path} routes" if path else "off"
 
 
 def nginx(cfg: ProdConfig, env: Mapping[str, str]) -> Process:

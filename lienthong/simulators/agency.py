@@ -23,7 +23,10 @@ tax), which this project cannot reach. Switches (environment ``LIENTHONG_SIM_*``
   ``callback_attempts`` attempts, each logged; the same ``Idempotency-Key`` is sent every time, so
   a retry after a lost answer is not a second result. Polling the ticket keeps working.
   ``POST /admin/callbacks/release`` sends every scheduled callback at once; ``GET /admin/callbacks``
-  shows each delivery (scheduled, delivered, rejected, gave_up) and its attempts.
+  shows each delivery (scheduled, delivered, rejected, gave_up) and its attempts. ``GET /admin/requests``
+  lists every step request with the real time (epoch seconds) it arrived and, for a callback, the
+  time the gateway accepted it: what a benchmark needs to tell the orchestrator's latency from the
+  agencies' time.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class _Entry:
                  result: dict[str, Any], reason: str | None) -> None:
         self.request, self.ticket, self.ready_at = request, ticket, ready_at
         self.refused, self.result, self.reason = refused, result, reason
+        self.requested_at = time.time()  # real time, for the latency benchmark
         # Asynchronous steps stay pending (for polling too) until their callback is due.
         self.held = False
         self.delivery: dict[str, Any] | None = None
@@ -171,7 +175,7 @@ class _Courier:
             return
         delivery["last_status"] = status
         if status is not None and 200 <= status < 300:
-            delivery["state"] = "delivered"
+            delivery["state"], delivery["delivered_at"] = "delivered", time.time()
             log.info("callback of %s delivered (attempt %d)", entry.request.request_id, delivery["attempts"])
             return
         if status is not None and status < 500 and status != 429:
@@ -235,6 +239,15 @@ class Simulator:
         """Callback deliveries by request id: state (scheduled, delivered, rejected, gave_up), attempts."""
         with self._lock:
             return {e.request.request_id: dict(e.delivery) for e in self._by_ticket.values() if e.delivery}
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every step request: dossier, step, kind, when it arrived and when its callback was
+        accepted (real epoch seconds; None while not delivered or when answered synchronously)."""
+        with self._lock:
+            entries = list(self._by_ticket.values())
+        return [{"request_id": e.request.request_id, "dossier_code": e.request.dossier_code,
+                 "step_key": e.request.step_key, "kind": e.request.kind, "requested_at": e.requested_at,
+                 "delivered_at": (e.delivery or {}).get("delivered_at")} for e in entries]
 
     def release(self) -> list[str]:
         """Send every scheduled callback now (an operator's or a test's control): request ids."""
@@ -355,6 +368,10 @@ def create_app(simulator: Simulator | None = None) -> FastAPI:
     @app.get("/admin/callbacks")
     def get_callbacks() -> dict[str, Any]:
         return sim.deliveries()
+
+    @app.get("/admin/requests")
+    def get_requests() -> list[dict[str, Any]]:
+        return sim.requests()
 
     @app.post("/admin/callbacks/release")
     def release_callbacks() -> dict[str, list[str]]:
