@@ -80,6 +80,7 @@ class BackendSampler(threading.Thread):
         self.seen_in_window: set[tuple[int, float]] = set()
         self.lock = threading.Lock()
         self.stop = threading.Event()
+        self.spent = 0.0  # this thread's own CPU: the anchor, measured in this process, subtracts it
 
     def sample(self) -> None:
         for p in psutil.process_iter(["cmdline", "create_time", "cpu_times"]):
@@ -95,15 +96,17 @@ class BackendSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
+            t = time.thread_time()
             with contextlib.suppress(psutil.Error):
                 self.sample()
+            self.spent += time.thread_time() - t
             self.stop.wait(self.every)
 
     def mark(self) -> None:
         self.sample()
         with self.lock:
             self.base = {k: cpu for k, (_db, cpu) in self.last.items()}
-            self.seen_in_window = set(self.base)
+            self.seen_in_window = {k for k, (db, _cpu) in self.last.items() if db in self.databases}
 
     def window(self) -> tuple[dict[str, float], int]:
         """CPU by database since ``mark()``, and how many backends were seen in the window."""
@@ -112,7 +115,8 @@ class BackendSampler(threading.Thread):
         with self.lock:
             for key in self.seen_in_window:
                 db, cpu = self.last[key]
-                out[db] += cpu - self.base.get(key, 0.0)
+                if db in out:
+                    out[db] += cpu - self.base.get(key, 0.0)
             return out, len(self.seen_in_window)
 
 

@@ -403,8 +403,12 @@ class ProdTopology:
         from infra.prod import ProdConfig, start_prod
         from lienthong.catalog import get_catalog
         from lienthong.clock import SimulatedClock
+        from lienthong.settings import reset_settings
 
         os.environ["LIENTHONG_VAR_DIR"] = str(self.var_dir)
+        # Settings read before (the catalog's, say) named another var dir: the topology would record
+        # its pids there and close() (after point_at_stack reset them) would stop nothing.
+        reset_settings()
         pause_file = self.var_dir / "run" / "clock.json"
         pause_file.parent.mkdir(parents=True, exist_ok=True)
         now = time.time()

@@ -453,12 +453,13 @@ def run_anchor(items: list[Item], files: dict[str, Path], stack_env: dict[str, s
             backends.databases.add(db_name)
             backends.mark()
             cpu0, s3_0, t0 = costs.own_cpu(), costs.tree_cpu(s3_pid) if s3_pid else 0.0, time.perf_counter()
+            sampler0 = backends.spent
             statuses: dict[int, int] = {}
             for sub in subs:
                 result = pipeline.run(receive(sub).dossier_code)
                 statuses[int(result.status)] = statuses.get(int(result.status), 0) + 1
             seconds = time.perf_counter() - t0
-            own = costs.own_cpu() - cpu0
+            own = costs.own_cpu() - cpu0 - (backends.spent - sampler0)  # not the sampler's thread
             s3 = (costs.tree_cpu(s3_pid) - s3_0) if s3_pid else 0.0
             pg, _ = backends.window()
             backends.databases.discard(db_name)

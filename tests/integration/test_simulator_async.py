@@ -176,3 +176,20 @@ def test_release_sends_a_far_scheduled_callback_now(simulator):
         assert httpx.post(f"{base}/admin/callbacks/release").json() == {"released": [ticket.request_id]}
         until(lambda: sim.deliveries()[ticket.request_id]["state"] == "delivered", "the released callback")
     assert len(receiver.received) == 1 and sim.deliveries()[ticket.request_id]["attempts"] == 1
+
+
+def test_the_request_log_gives_real_times_of_each_request_and_of_its_accepted_callback(simulator):
+    """What the latency benchmark reads (GET /admin/requests): a synchronous step has no callback
+    time; an asynchronous one gets the time the receiver accepted it, never before it arrived."""
+    receiver = Receiver(answer=lambda n: 503 if n == 1 else 202)
+    with LiveServer(receiver.app) as gw:
+        sim, client = simulator(fast())
+        sync = client.submit(request(1))
+        later = client.submit(request(2, f"{gw.url}/v1/steps/ref2/result"))
+        until(lambda: sim.deliveries()[later.request_id]["state"] == "delivered", "the second attempt")
+        log = {r["request_id"]: r for r in client._http.get("/admin/requests").json()}
+    assert log[sync.request_id]["delivered_at"] is None
+    assert log[sync.request_id]["dossier_code"] == "000.00.06.H56-260310-0001"
+    entry = log[later.request_id]
+    assert entry["step_key"] == "khai_sinh" and entry["kind"] == "agency"
+    assert entry["delivered_at"] > entry["requested_at"]  # after the refused first attempt's back-off
