@@ -56,6 +56,8 @@ def test_the_tree_keeps_the_contract(pristine: Path) -> None:
         # The core reaching for the orchestration layer.
         ("lienthong/dossier.py", "import infra.local", "the core imports none of",
          "lienthong.dossier -> infra.local"),
+        # The core importing Prefect.
+        ("lienthong/routing.py", "import prefect", "the core imports none of", "lienthong.routing -> prefect"),
         # The domain reaching up to an application.
         ("lienthong/codes.py", "import lienthong.gateway", "the core's layers", "lienthong.codes -> lienthong.gateway"),
         # A task importing a flow.
@@ -67,7 +69,8 @@ def test_the_tree_keeps_the_contract(pristine: Path) -> None:
         # A cycle: codes.py is imported by reception.py.
         ("lienthong/codes.py", "import lienthong.reception", "no import cycles", ".codes -> .reception"),
     ],
-    ids=["core-imports-infra", "domain-imports-application", "task-imports-flow", "bench-imports-tests", "cycle"],
+    ids=["core-imports-infra", "core-imports-prefect", "domain-imports-application", "task-imports-flow",
+         "bench-imports-tests", "cycle"],
 )
 def test_a_bad_import_breaks_the_contract(pristine: Path, tmp_path: Path, module: str, line: str,
                                           contract: str, shown: str) -> None:
