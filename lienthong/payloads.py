@@ -122,6 +122,9 @@ class Submission(_Payload):
     options: dict[str, int | str] = {}
     verification: bool = False
     components: list[Component] = []
+    # How the applicant wants to be told of the dossier, in order (Zalo ZNS, brandname SMS, to the
+    # applicant's phone). Unset: the configured default (config/notify/citizen.yaml); []: no messages.
+    notify_by: list[Literal["zalo", "sms"]] | None = None
     # Birth declarations (birth registration and group 1).
     registration_date: date | None = None
     child: Child | None = None

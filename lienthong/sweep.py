@@ -10,7 +10,6 @@ Approval (:func:`approve_apology`) moves the appointment and tells the citizen.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -34,9 +33,10 @@ from lienthong.notify import (
     agency_apology_draft,
     agency_late,
     agency_warning,
-    citizen_reappointment,
     enqueue,
 )
+from lienthong.notify.citizen import emit as emit_citizen
+from lienthong.notify.citizen import when
 from lienthong.portal.ledger import LatenessRow, SweepEvent
 from lienthong.settings import get_settings
 
@@ -604,16 +604,9 @@ def approve_apology(
                 "within_legal_time": within,
             },
         )
-        phone = ((d.payload or {}).get("applicant") or {}).get("phone")
-        if get_sweep_config().notify_citizen and phone:
-            name = d.procedure_id
-            with contextlib.suppress(LienThongError):
-                name = get_catalog().for_dossier(d).name
-            enqueue(
-                session,
-                citizen_reappointment(phone, d.code, name, draft.original_due, draft.new_due),
-                f"{d.code}:citizen:reappointment",
-            )
+        if get_sweep_config().notify_citizen:
+            emit_citizen(session, d, "reappointment",
+                         extra={"hen_cu": when(draft.original_due), "hen_moi": when(draft.new_due)})
         result_due = draft.new_due
     path = render(dossier_code) if render else None
     return ApologyDecision(dossier_code, True, result_due, path, within)

@@ -60,8 +60,12 @@ def form_context(session: Session, row: DossierRow, form: str) -> dict[str, Any]
         payload.get("child") or payload.get("deceased") or payload.get("transferee") or applicant
     )
     now = localize(get_clock().now())
+    from lienthong.citizen.capability import current_url
+
     ctx: dict[str, Any] = {
         "dossier_code": row.code,
+        # The QR code: the citizen's status link (the capability; the bare code opens nothing).
+        "status_url": current_url(session, row.uid),
         "unit_name": agencies.get("MOT_CUA", {}).get("name", row.unit_id),
         "procedure_name": procedure_name,
         "procedure_code": row.procedure_code,

@@ -37,8 +37,6 @@ class FormSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LIENTHONG_FORMS_", extra="ignore")
 
-    # The public status page; the QR code links to <status_base_url>/v1/dossiers/<code>.
-    status_base_url: str = "http://127.0.0.1:8700"
     font_dir: Path = FONT_DIR
 
 
@@ -67,10 +65,6 @@ def fill(text: str, ctx: dict[str, Any]) -> str:
     return string.Formatter().vformat(
         text, (), _Blank({k: ("……" if v in ("", None) else v) for k, v in ctx.items()})
     )
-
-
-def status_url(code: str) -> str:
-    return f"{FormSettings().status_base_url.rstrip('/')}/v1/dossiers/{code}"
 
 
 def _qr(url: str, size: float) -> Drawing:
@@ -126,7 +120,7 @@ def render_pdf(form: str, ctx: dict[str, Any], config_dir: Path | None = None) -
     header = Table(
         [
             [
-                _qr(status_url(code), 20 * mm),
+                _qr(ctx["status_url"], 20 * mm),
                 [p(tpl.get("issuer", "{unit_name}"), "cb"), p(common["code_label"], "c")],
                 [
                     p(common["motto"], "cb"),

@@ -26,12 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lienthong.catalog import get_catalog, load_agencies
+from lienthong.citizen import routes as citizen_routes
 from lienthong.db import get_engine
 from lienthong.errors import CatalogError, LienThongError, UnknownProcedure
 from lienthong.gateway import service, signing
 from lienthong.gateway.errors import (
     BadHeaders,
     BodyTooLarge,
+    Forbidden,
     GatewayError,
     InvalidPayload,
     InvalidSignature,
@@ -49,6 +51,7 @@ from lienthong.gateway.schemas import (
     SupplementBody,
 )
 from lienthong.gateway.settings import GatewaySettings, get_gateway_settings
+from lienthong.notify import callbacks as notify_callbacks
 from lienthong.payloads import Submission
 from lienthong.settings import get_settings
 
@@ -197,6 +200,39 @@ class Gateway:
             )
         return service.Delivery(agency, nonce, key, kind, path, digest), body
 
+    def authenticate_read(self, request: Request) -> str:
+        """A signed GET: the agency, timestamp and nonce headers and the signature over an empty
+        body (no Idempotency-Key: reading changes nothing). Returns the agency."""
+        h = request.headers
+        agency, ts, nonce, signature = (h.get("x-agency", ""), h.get("x-timestamp", ""), h.get("x-nonce", ""),
+                                        h.get("x-signature", ""))
+        missing = [n for n, v in [("X-Agency", agency), ("X-Timestamp", ts), ("X-Nonce", nonce),
+                                  ("X-Signature", signature)] if not v]
+        if missing:
+            raise InvalidSignature(
+                f"a dossier's status is answered to signed requests only (missing {', '.join(missing)})",
+                message_vi="Trạng thái hồ sơ chỉ trả lời yêu cầu có chữ ký của cơ quan; công dân tra cứu bằng "
+                "đường dẫn trên Giấy tiếp nhận.",
+            )
+        if not ts.isdigit() or not NONCE.match(nonce):
+            raise BadHeaders("X-Timestamp or X-Nonce malformed", message_vi="X-Timestamp hoặc X-Nonce không hợp lệ.")
+        if agency not in self.agencies or agency not in self.secrets:
+            raise UnknownAgency(f"unknown agency {agency!r}", message_vi="Cơ quan gửi không được đăng ký.")
+        if abs(self.now() - int(ts)) > self.settings.timestamp_window_seconds:
+            raise StaleTimestamp("X-Timestamp is outside the accepted window",
+                                 message_vi="Thời điểm ký lệch quá 300 giây so với đồng hồ của cổng.")
+        path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or request.url.path
+        if not HEX64.match(signature) or not signing.matches(
+            self.secrets[agency], signature, ts, nonce, "GET", path, signing.body_digest(b"")
+        ):
+            raise InvalidSignature("the signature does not match", message_vi="Chữ ký của yêu cầu không hợp lệ.")
+        wait = self.limiter.take(agency)
+        if wait:
+            raise RateLimited(f"rate limit of {agency} reached",
+                              message_vi="Cơ quan gửi quá nhiều yêu cầu; vui lòng thử lại sau.",
+                              headers={"Retry-After": retry_after(wait)})
+        return agency
+
     async def _read(self, request: Request) -> bytes:
         """Read the body, giving up as soon as it passes the limit (chunked bodies too)."""
         limit, size, chunks = self.settings.max_body_bytes, 0, []
@@ -210,6 +246,21 @@ class Gateway:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def handles(agency: str, code: str, step_agencies: set[str]) -> bool:
+    """Whether ``agency`` may read the dossier: the national portal and the one-stop desk, an
+    agency with a step of it, or the one that sent it."""
+    if agency in service.DEFAULT_SENDERS or agency in step_agencies:
+        return True
+    from sqlalchemy import select
+
+    from lienthong.db import session_scope
+    from lienthong.db.models import InboxRow
+
+    with session_scope() as s:
+        return s.execute(select(InboxRow.id).where(InboxRow.dossier_code == code, InboxRow.source == agency)
+                         .limit(1)).first() is not None
 
 
 def _parse(model: type[Any], body: bytes) -> Any:
@@ -358,11 +409,23 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
     @app.get(
         "/v1/dossiers/{code}",
         response_model=DossierView,
-        summary="Status of a dossier (masked)",
-        responses={404: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+        summary="Status of a dossier (masked), for the agencies and portal that handle it",
+        description="Signed like the POSTs, over an empty body, without Idempotency-Key. Dossier codes are "
+        "sequential, so the bare code answers nothing; citizens read their status behind the link of "
+        "their receipt (/tra-cuu/{token}).",
+        responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                   503: {"model": ErrorBody}},
     )
-    async def status(code: str) -> DossierView:
-        return await run_in_threadpool(service.dossier_view, code)
+    async def status(code: str, request: Request) -> DossierView:
+        agency = gw.authenticate_read(request)
+        view = await run_in_threadpool(service.dossier_view, code)
+        if not await run_in_threadpool(handles, agency, code, {st.agency for st in view.steps}):
+            raise Forbidden(f"{agency} does not handle {code}", code="not_a_handler",
+                             message_vi="Cơ quan không tham gia giải quyết hồ sơ này.")
+        return view
+
+    app.include_router(notify_callbacks.router())
+    app.include_router(citizen_routes.router())
 
     @app.get("/healthz", summary="Liveness and database reachability")
     async def healthz() -> JSONResponse:

@@ -68,8 +68,13 @@ class Signed:
         )
         return self.http.post(path, content=raw, headers={**h, **(headers or {})})
 
-    def get(self, path: str) -> httpx.Response:
-        return self.http.get(path)
+    def get(self, path: str, *, signed: bool = True) -> httpx.Response:
+        """A GET, signed over the empty body (a dossier's status answers signed requests only)."""
+        if not signed:
+            return self.http.get(path)
+        bare = httpx.URL(path).path
+        h = signed_headers(self.agency, self.secret, "GET", bare, b"", timestamp=int(time.time()))
+        return self.http.get(path, headers=h)
 
 
 @pytest.fixture(name="gateway")

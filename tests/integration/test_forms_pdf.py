@@ -26,7 +26,7 @@ CODE = "000.00.06.H56-260302-0007"
 @pytest.fixture
 def dossier(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("LIENTHONG_VAR_DIR", str(tmp_path))
-    monkeypatch.setenv("LIENTHONG_FORMS_STATUS_BASE_URL", "https://dichvucong.thanhhoa.gov.vn")
+    monkeypatch.setenv("LIENTHONG_STATUS_PUBLIC_URL", "https://dichvucong.thanhhoa.gov.vn")
     reset_settings()
     set_clock(FixedClock(datetime(2026, 3, 5, 10, 0)))
     with session_scope() as s:

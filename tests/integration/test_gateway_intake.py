@@ -280,9 +280,7 @@ def test_a_gateway_without_its_database_accepts_nothing_and_says_when_to_retry(m
             assert r.status_code == 503 and r.json()["error"] == "database_unavailable"
             assert r.headers["Retry-After"] == "5"
             assert httpx.get(server.url + "/healthz").status_code == 503
-            assert (
-                httpx.get(server.url + "/v1/dossiers/000.00.06.H56-260310-0001").status_code == 503
-            )
+            assert Signed(server.url).get("/v1/dossiers/000.00.06.H56-260310-0001").status_code == 503
     finally:
         reset_settings()
 

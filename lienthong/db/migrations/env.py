@@ -5,12 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from lienthong.db import get_engine
-from lienthong.db.models import Base
-
 # The feature tables live beside their code and import Base from lienthong.db.models; importing them
 # here (not from models.py, which would be a cycle) puts them in the metadata Alembic compares.
+from lienthong.citizen import capability as _status_capability  # noqa: F401
+from lienthong.db import get_engine
+from lienthong.db.models import Base
 from lienthong.gateway import models as _gateway_models  # noqa: F401
+from lienthong.notify import citizen as _citizen_messages  # noqa: F401
 from lienthong.portal import ledger as _portal_ledger  # noqa: F401
 from lienthong.vault import index as _vault_index  # noqa: F401
 

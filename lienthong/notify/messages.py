@@ -1,5 +1,7 @@
-"""Notifications to citizens and agencies (thông báo): a ``Notifier`` interface, SMS and Zalo
-senders that call configured HTTP gateways, and a local sink (the default) that records messages.
+"""Notifications to agencies (thông báo): a ``Notifier`` interface, the local sink that records
+messages (the agencies' mailbox in the demo, and the citizens' too unless providers are set), and
+the outbox relay of agency messages. Citizen messages have their own outbox:
+:mod:`lienthong.notify.citizen`.
 
 Messages are Vietnamese and carry no personal data beyond what delivery needs: the dossier code,
 the procedure and the dates, never a name or an ID number. The recipient's phone number is used to
@@ -16,8 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
-import httpx
-from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lienthong.clock import get_clock
@@ -28,19 +28,10 @@ Audience = Literal["citizen", "agency"]
 
 
 class NotifySettings(BaseSettings):
-    """``LIENTHONG_NOTIFY_*``: which sender delivers citizen messages, and the gateways."""
+    """``LIENTHONG_NOTIFY_*`` of the sink (the providers' own are in :mod:`lienthong.notify.providers`)."""
 
     model_config = SettingsConfigDict(env_prefix="LIENTHONG_NOTIFY_", extra="ignore")
 
-    # sink (records to <var_dir>/notifications.jsonl), sms or zalo.
-    backend: Literal["sink", "sms", "zalo"] = "sink"
-    sms_url: str | None = None
-    sms_token: SecretStr | None = None
-    sms_brandname: str = "LIENTHONG"
-    zalo_url: str | None = None
-    zalo_token: SecretStr | None = None
-    zalo_template_id: str | None = None
-    timeout_seconds: float = 10.0
     # Where the sink writes; default <var_dir>/notifications.jsonl.
     sink_path: Path | None = None
 
@@ -110,119 +101,13 @@ class LocalSink:
             return [json.loads(line) for line in fh if line.strip()]
 
 
-class _HttpSender:
-    channel = "http"
-
-    def __init__(
-        self, url: str, token: SecretStr | None, timeout: float, client: httpx.Client | None = None
-    ) -> None:
-        self.url, self.token = url, token
-        self._client = client or httpx.Client(timeout=timeout)
-
-    def _post(self, body: dict[str, object], message: Notification) -> Delivery:
-        headers = {"Authorization": f"Bearer {self.token.get_secret_value()}"} if self.token else {}
-        try:
-            resp = self._client.post(self.url, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise NotificationFailed(
-                f"{self.channel} gateway unreachable for {message.dossier_code}: "
-                f"{type(exc).__name__}",
-                message_vi="Không gửi được tin nhắn thông báo; hệ thống sẽ thử lại.",
-            ) from exc
-        if resp.status_code >= 400:
-            raise NotificationFailed(
-                f"{self.channel} gateway answered {resp.status_code} for {message.dossier_code}",
-                message_vi="Cổng gửi tin nhắn từ chối thông báo; hệ thống sẽ thử lại.",
-            )
-        data = resp.json() if resp.content else {}
-        msg_id = str(data.get("message_id") or data.get("msg_id") or data.get("id") or "")
-        return Delivery(self.channel, msg_id, get_clock().now())
-
-
-class SmsSender(_HttpSender):
-    """POST ``{to, brandname, text, ref}`` to an SMS gateway (brandname SMS)."""
-
-    channel = "sms"
-
-    def __init__(
-        self,
-        url: str,
-        token: SecretStr | None = None,
-        brandname: str = "LIENTHONG",
-        timeout: float = 10.0,
-        client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(url, token, timeout, client)
-        self.brandname = brandname
-
-    def send(self, message: Notification) -> Delivery:
-        return self._post(
-            {
-                "to": message.to,
-                "brandname": self.brandname,
-                "text": message.text,
-                "ref": f"{message.dossier_code}:{message.kind}",
-            },
-            message,
-        )
-
-
-class ZaloSender(_HttpSender):
-    """POST a Zalo notification (ZNS-style: phone, template id, template data) to a gateway."""
-
-    channel = "zalo"
-
-    def __init__(
-        self,
-        url: str,
-        token: SecretStr | None = None,
-        template_id: str | None = None,
-        timeout: float = 10.0,
-        client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(url, token, timeout, client)
-        self.template_id = template_id
-
-    def send(self, message: Notification) -> Delivery:
-        return self._post(
-            {
-                "phone": message.to,
-                "template_id": self.template_id,
-                "template_data": {**message.data, "noi_dung": message.text},
-                "tracking_id": f"{message.dossier_code}:{message.kind}",
-            },
-            message,
-        )
-
-
-class AgencyRouter:
-    """Citizen messages go to the configured sender; agency messages always go to the sink
-    (agencies read them in their one-stop software; the sink is that mailbox in the demo)."""
-
-    def __init__(self, citizen: Notifier, agency: Notifier) -> None:
-        self.citizen, self.agency = citizen, agency
-
-    def send(self, message: Notification) -> Delivery:
-        return (self.citizen if message.audience == "citizen" else self.agency).send(message)
-
-
 def _settings() -> NotifySettings:
     return NotifySettings()
 
 
 def get_notifier(settings: NotifySettings | None = None) -> Notifier:
-    """The notifier the settings name; the local sink unless a gateway is configured."""
-    s = settings or _settings()
-    sink = LocalSink(s.sink_path)
-    if s.backend == "sms" and s.sms_url:
-        return AgencyRouter(
-            SmsSender(s.sms_url, s.sms_token, s.sms_brandname, s.timeout_seconds), sink
-        )
-    if s.backend == "zalo" and s.zalo_url:
-        return AgencyRouter(
-            ZaloSender(s.zalo_url, s.zalo_token, s.zalo_template_id, s.timeout_seconds), sink
-        )
-    return sink
+    """The agencies' mailbox: the local sink (their one-stop software reads it in production)."""
+    return LocalSink((settings or _settings()).sink_path)
 
 
 def fmt_dt(at: datetime) -> str:
@@ -231,24 +116,6 @@ def fmt_dt(at: datetime) -> str:
 
     at = localize(at)
     return f"{at:%H} giờ {at:%M} phút, ngày {at:%d/%m/%Y}"
-
-
-def citizen_reappointment(
-    phone: str, dossier_code: str, procedure_name: str, original_due: datetime, new_due: datetime
-) -> Notification:
-    text = (
-        f"Hồ sơ {dossier_code} ({procedure_name}) chưa thể trả kết quả đúng hẹn. "
-        f"Cơ quan giải quyết xin lỗi và hẹn lại: {fmt_dt(new_due)} "
-        f"(hẹn cũ: {fmt_dt(original_due)}). Tra cứu bằng mã hồ sơ."
-    )
-    return Notification(
-        "citizen",
-        phone,
-        "reappointment",
-        dossier_code,
-        text,
-        {"ma_ho_so": dossier_code, "hen_cu": fmt_dt(original_due), "hen_moi": fmt_dt(new_due)},
-    )
 
 
 def agency_warning(
@@ -315,7 +182,7 @@ def enqueue(session: object, message: Notification, key: str) -> None:
     )
 
 
-def relay(notifier: Notifier | None = None, *, limit: int = 500) -> dict[str, int]:
+def relay_agency(notifier: Notifier | None = None, *, limit: int = 500) -> dict[str, int]:
     """Send queued messages at least once; a failure is kept for the next relay."""
     from sqlalchemy import select
 
