@@ -12,37 +12,25 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
-PG_ADMIN = os.environ.get("LIENTHONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+from infra.processes import PG_ADMIN
 
 
 @contextmanager
 def scratch_database(prefix: str = "lienthong_bench") -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for one benchmark run, dropped afterwards."""
-    from lienthong.db import dispose_engines
-    from lienthong.db.migrate import upgrade
+    """A fresh, migrated PostgreSQL database for one benchmark run (infra.processes'), which this
+    process's settings point at; dropped afterwards."""
+    from infra.processes import scratch_database as scratch
     from lienthong.settings import reset_settings
 
-    name = f"{prefix}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    os.environ["LIENTHONG_DATABASE_URL"] = url
-    reset_settings()
-    upgrade(url)
-    try:
+    with scratch(PG_ADMIN, prefix) as url:
+        os.environ["LIENTHONG_DATABASE_URL"] = url
+        reset_settings()
         yield url
-    finally:
-        dispose_engines()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def machine() -> str:
@@ -111,10 +99,10 @@ def paired(name: str, ratios: list[float], target: str) -> str:
 @contextmanager
 def prefect_server_on_postgres() -> Iterator[str]:
     """A real ``prefect server start`` on a scratch PostgreSQL database; yields its API URL."""
-    from infra.local import prefect_server_on_postgres as start
+    from infra.processes import prefect_server_on_postgres as start
 
-    with start(PG_ADMIN, name="bench-prefect-server") as api:
-        yield api
+    with start(PG_ADMIN, name="bench-prefect-server") as server:
+        yield server.env["PREFECT_API_URL"]
 
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -29,16 +29,16 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.local import Process, _alive, _terminate, local_agency_secrets, tcp_open
+from infra import processes
+from infra.local import local_agency_secrets, relay_argv
+from infra.processes import Process, Stack, healthy, python, read_pid, run_once, tcp_open
 from lienthong.settings import REPO_ROOT, get_settings
 
 SUBDIR = "prod"
@@ -190,12 +190,14 @@ def prod_env(cfg: ProdConfig) -> dict[str, str]:
 # --- the processes -----------------------------------------------------------------------------
 
 
-def _py(*args: str) -> list[str]:
-    return [sys.executable, *args]
+_py = python
 
 
-def _named(name: str) -> str:
-    return f"{SUBDIR}/{name}"
+def _process(name: str, argv: list[str], env: Mapping[str, str], health: str | Callable[[], bool] | None,
+             ) -> Process:
+    """A process of this topology: logs under var/logs/prod, pid under var/run/prod."""
+    var = get_settings().var_dir
+    return Process(name, argv, env, health=health, log_dir=var / "logs" / SUBDIR, run_dir=var / "run" / SUBDIR)
 
 
 def _redis_ping(port: int) -> Callable[[], bool]:
@@ -216,8 +218,10 @@ def _running_for(pid_path: Path, seconds: float) -> Callable[[], bool]:
     """Health of a process without any endpoint: alive, and for a few seconds already."""
 
     def check() -> bool:
+        pid = read_pid(pid_path)
         try:
-            return _alive(pid_path) and time.time() - pid_path.stat().st_mtime >= seconds
+            return (pid is not None and processes.pid_alive(pid)
+                    and time.time() - pid_path.stat().st_mtime >= seconds)
         except OSError:
             return False
 
@@ -228,50 +232,51 @@ def redis(cfg: ProdConfig, env: Mapping[str, str]) -> Process:
     port = cfg.port("redis")
     data = prod_dir() / "redis"
     data.mkdir(parents=True, exist_ok=True)
-    return Process(_named("redis"), ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
-                                     "--dir", str(data), "--save", "", "--appendonly", "yes"],
-                   env, f"redis://127.0.0.1:{port}", check=_redis_ping(port))
+    return _process("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(port),
+                              "--dir", str(data), "--save", "", "--appendonly", "yes"],
+                    env, _redis_ping(port))
 
 
 def s3(cfg: ProdConfig, env: Mapping[str, str]) -> Process:
     port = cfg.port("s3")
-    return Process(_named("s3"), _py("-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)), env,
-                   f"http://127.0.0.1:{port}/moto-api/")
+    return _process("s3", _py("-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)), env,
+                    f"http://127.0.0.1:{port}/moto-api/")
 
 
 def prefect_api(cfg: ProdConfig, env: Mapping[str, str], replica: int) -> Process:
     port = cfg.port("prefect-api", replica)
     static = prod_dir() / "prefect" / f"ui-{replica}"  # each replica prepares its own UI copy
-    return Process(_named(f"prefect-api-{replica}"),
-                   _py("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                       "--no-services"),
-                   {**env, "PREFECT_UI_STATIC_DIRECTORY": str(static)}, f"http://127.0.0.1:{port}/api/health")
+    server = processes.prefect_server(
+        {**env, "PREFECT_SERVER_API_PORT": str(port), "PREFECT_UI_STATIC_DIRECTORY": str(static)},
+        name=f"prefect-api-{replica}", log_dir=get_settings().var_dir / "logs" / SUBDIR,
+        run_dir=get_settings().var_dir / "run" / SUBDIR, extra_args=["--no-services"])
+    return server
 
 
 def prefect_services(cfg: ProdConfig, env: Mapping[str, str]) -> Process:
-    name = _named("prefect-services")
-    p = Process(name, _py("-m", "prefect", "server", "services", "start"), env, "")
-    p.check = _running_for(p.pid_path, 3.0)
+    p = _process("prefect-services", _py("-m", "prefect", "server", "services", "start"), env, None)
+    assert p.pid_path is not None
+    p.health = _running_for(p.pid_path, 3.0)
     return p
 
 
 def agency_sim(cfg: ProdConfig, env: Mapping[str, str]) -> Process:
     port = cfg.port("agency-sim")
-    return Process(_named("agency-sim"), _py("-m", "lienthong.cli", "agency-sim", "--port", str(port)), env,
-                   f"http://127.0.0.1:{port}/healthz")
+    return _process("agency-sim", _py("-m", "lienthong.cli", "agency-sim", "--port", str(port)), env,
+                    f"http://127.0.0.1:{port}/healthz")
 
 
 def portal_sim(cfg: ProdConfig, env: Mapping[str, str]) -> Process:
     port = cfg.port("portal-sim")
-    return Process(_named("portal-sim"), _py("-m", "lienthong.cli", "portal-sim", "--port", str(port)), env,
-                   f"http://127.0.0.1:{port}/_sim/stats")
+    return _process("portal-sim", _py("-m", "lienthong.cli", "portal-sim", "--port", str(port)), env,
+                    f"http://127.0.0.1:{port}/_sim/stats")
 
 
 def gateway(cfg: ProdConfig, env: Mapping[str, str], replica: int) -> Process:
     port = cfg.port("gateway-replica", replica)
-    return Process(_named(f"gateway-{replica}"),
-                   _py("-m", "lienthong.cli", "gateway", "--port", str(port), "--log-level", "warning"), env,
-                   f"http://127.0.0.1:{port}/healthz")
+    return _process(f"gateway-{replica}",
+                    _py("-m", "lienthong.cli", "gateway", "--port", str(port), "--log-level", "warning"), env,
+                    f"http://127.0.0.1:{port}/healthz")
 
 
 def render_nginx(cfg: ProdConfig) -> Path:
@@ -316,30 +321,26 @@ def nginx(cfg: ProdConfig, env: Mapping[str, str]) -> Process:
     gateway_health = f"{cfg.url('gateway')}/healthz"
 
     def check() -> bool:  # both sides of the proxy answer
-        from infra.local import healthy
-
         return healthy(gateway_health) and healthy(f"{cfg.prefect_api_url}/health")
 
-    return Process(_named("nginx"), ["nginx", "-e", "stderr", "-p", str(conf.parent), "-c", str(conf),
-                                     "-g", "daemon off;"], env, gateway_health, check=check)
+    return _process("nginx", ["nginx", "-e", "stderr", "-p", str(conf.parent), "-c", str(conf),
+                              "-g", "daemon off;"], env, check)
 
 
 def worker(cfg: ProdConfig, env: Mapping[str, str], replica: int) -> Process:
     port = cfg.port("worker", replica)
-    return Process(_named(f"worker-{replica}"),
-                   _py("-m", "infra.worker", "--socket", str(prod_dir() / "run" / f"forkserver-{replica}.sock"),
-                       "--", "--pool", cfg.pool, "--type", "process",
-                       "--name", f"{cfg.pool}-worker-{replica}", "--with-healthcheck"),
-                   {**env, "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
-                    "PREFECT_WORKER_WEBSERVER_PORT": str(port)},
-                   f"http://127.0.0.1:{port}/health")
+    return _process(f"worker-{replica}",
+                    _py("-m", "infra.worker", "--socket", str(prod_dir() / "run" / f"forkserver-{replica}.sock"),
+                        "--", "--pool", cfg.pool, "--type", "process",
+                        "--name", f"{cfg.pool}-worker-{replica}", "--with-healthcheck"),
+                    {**env, "PREFECT_WORKER_WEBSERVER_HOST": "127.0.0.1",
+                     "PREFECT_WORKER_WEBSERVER_PORT": str(port)},
+                    f"http://127.0.0.1:{port}/health")
 
 
 def relay(cfg: ProdConfig, env: Mapping[str, str]) -> Process:
-    from infra.local import relay as local_relay
-
-    p = local_relay(env, cfg.port("relay"))
-    return Process(_named("relay"), p.argv, p.env, p.health_url)
+    port = cfg.port("relay")
+    return _process("relay", relay_argv(port), env, f"http://127.0.0.1:{port}/health")
 
 
 # --- one-shot steps ----------------------------------------------------------------------------
@@ -366,13 +367,7 @@ def ensure_databases(cfg: ProdConfig) -> list[str]:
 
 
 def _one_shot(name: str, argv: list[str], env: Mapping[str, str], timeout: float = 300) -> None:
-    log_path = get_settings().var_dir / "logs" / SUBDIR / f"{name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        done = subprocess.run(argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{name} exited with {done.returncode}: see {log_path}")
+    run_once(name, argv, env, get_settings().var_dir / "logs" / SUBDIR, timeout)
 
 
 def prefect_schema() -> None:
@@ -449,64 +444,49 @@ def register(pool: str, limit: int | None = ProdConfig.pool_limit) -> list[str]:
 # --- the topology ------------------------------------------------------------------------------
 
 
-@dataclass
-class ProdHandle:
-    """A running topology: its URLs, its processes by short name, and per-process control."""
+class ProdHandle(Stack):
+    """A running topology: its URLs and its processes (:class:`infra.processes.Process`) by short
+    name, e.g. ``handle["worker-1"].kill()``; the methods below name a process by its short name."""
 
-    config: ProdConfig
-    env: dict[str, str]
-    makers: dict[str, Callable[[], Process]] = field(default_factory=dict)
-    processes: dict[str, Process] = field(default_factory=dict)
-    started: list[str] = field(default_factory=list)  # short names started now (others were reused)
+    def __init__(self, config: ProdConfig, env: dict[str, str]) -> None:
+        super().__init__()
+        self.config, self.env = config, env
+        self.started: list[str] = []  # short names started now (the others were reused)
 
     @property
     def urls(self) -> dict[str, str]:
         return self.config.urls
 
     def pid(self, name: str) -> int | None:
-        try:
-            return int(self.processes[name].pid_path.read_text())
-        except (OSError, ValueError):
-            return None
+        return self.processes[name].pid
 
     def alive(self, name: str) -> bool:
-        return _alive(self.processes[name].pid_path)
+        return self.processes[name].alive
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to the process group of ``name`` (SIGKILL by default: a crash, not a stop)."""
-        pid = self.pid(name)
-        if pid is None:
-            raise RuntimeError(f"{name}: not running")
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
         if sig == signal.SIGKILL:
-            deadline = time.time() + 10
-            while _alive(self.processes[name].pid_path) and time.time() < deadline:
-                time.sleep(0.05)
-
-    def stop_one(self, name: str) -> None:
-        """Stop ``name`` gracefully (SIGTERM, then SIGKILL after 20 s)."""
-        _terminate(self.processes[name].pid_path)
+            if not self.processes[name].alive:
+                raise RuntimeError(f"{name}: not running")
+            self.processes[name].kill()
+        else:
+            self.processes[name].signal(sig)
 
     def restart(self, name: str, timeout: float = 180.0) -> None:
         """Stop ``name`` if it still runs, start it again, wait until it is healthy."""
-        _terminate(self.processes[name].pid_path)
-        fresh = self.makers[name]()
-        fresh.start(timeout)
-        self.processes[name] = fresh
+        self.processes[name].restart(timeout=timeout)
 
-    def stop(self) -> list[str]:
-        return stop_prod()
+    def stop(self) -> None:
+        """Every process of this topology, those an earlier ``up-prod`` started included."""
+        super().stop()
+        stop_prod()
 
 
 def _start_all(handle: ProdHandle, makers: dict[str, Callable[[], Process]], timeout: float) -> list[str]:
     """Start independent processes side by side; returns the short names of those started now."""
     procs = {name: make() for name, make in makers.items()}
-    handle.makers.update(makers)
-    handle.processes.update(procs)
-    with ThreadPoolExecutor(max_workers=len(procs)) as pool:
-        list(pool.map(lambda p: p.start(timeout), procs.values()))
-    started = [name for name, p in procs.items() if p.popen is not None]
+    handle.start(*procs.values(), timeout=timeout)
+    started = [name for name, p in procs.items() if not p.reused]
     handle.started += started
     return started
 
@@ -534,7 +514,7 @@ def start_prod(cfg: ProdConfig | None = None, *, timeout: float = 240.0,
                                     "agency-sim": lambda: agency_sim(cfg, env),
                                     "portal-sim": lambda: portal_sim(cfg, env)})
     apis = replicas("prefect-api", cfg.api_replicas, prefect_api)
-    if not all(make().healthy() for make in apis.values()):
+    if not all(make().is_healthy() for make in apis.values()):
         migrate(cfg, env)
     stage("prefect api replicas", apis)
     stage("prefect services", {"prefect-services": lambda: prefect_services(cfg, env)})
@@ -563,11 +543,7 @@ def stop_prod() -> list[str]:
         return []
     order = ["relay", "worker", "nginx", "gateway", "prefect-services", "prefect-api", "portal-sim",
              "agency-sim", "s3", "redis"]
-
-    def rank(p: Path) -> int:
-        return next((i for i, prefix in enumerate(order) if p.stem.startswith(prefix)), len(order))
-
-    return [pid_file.stem for pid_file in sorted(run.glob("*.pid"), key=rank) if _terminate(pid_file)]
+    return processes.stop_recorded(run, order=order)
 
 
 def up(echo: Callable[[str], None] = print) -> int:
@@ -611,7 +587,8 @@ def main(argv: list[str]) -> int:
         return 0
     run = get_settings().var_dir / "run" / SUBDIR
     for pid_file in sorted(run.glob("*.pid")) if run.exists() else []:
-        print(f"{pid_file.stem:<20} {'running' if _alive(pid_file) else 'dead'}")
+        pid = read_pid(pid_file)
+        print(f"{pid_file.stem:<20} {'running' if pid and processes.pid_alive(pid) else 'dead'}")
     return 0
 
 

@@ -1,41 +1,38 @@
-"""Shared fixtures: a fresh PostgreSQL database per test session, migrated to the newest schema."""
+"""Shared fixtures: a PostgreSQL database and a Prefect server per test session (per xdist worker
+under ``make check``/``make test``), started once, when a test first asks for them; live HTTP
+services on localhost.
+
+Markers say what a test needs (pyproject.toml): ``postgres`` and ``prefect`` tests get them from
+the session's fixtures; ``topology`` tests start process stacks of their own; ``browser`` tests
+drive headless Chromium. A test that uses ``db``/``pg_url`` or ``prefect_api`` is marked
+``postgres``/``prefect`` here at collection, so that the marker cannot be forgotten."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import prefect.context  # noqa: F401  (see below)
-import psycopg
 import pytest
-
-from lienthong.db import dispose_engines
-from lienthong.settings import reset_settings
 
 # Prefect fixes its root settings from the environment when `prefect.context` is first imported.
 # Imported here, at collection, they come from the clean environment: were the first import to
 # happen inside a fixture that points the environment at a throw-away topology (the fault tests'
 # Redis and API), every later Prefect server of the session would inherit it.
-
-PG_ADMIN = os.environ.get("LIENTHONG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(sql)
+from infra.processes import PG_ADMIN, prefect_server_on_postgres, scratch_database
+from lienthong.settings import reset_settings
 
 
 @contextmanager
 def prefect_harness() -> Iterator[str]:
     """What ``prefect_test_harness`` does, on a PostgreSQL-backed server instead of its SQLite one:
     this process (and every subprocess given ``PREFECT_API_URL``) talks to a fresh ``prefect
-    server start``. Yields the API URL."""
+    server start``. Yields the API URL. Its scheduler looks for due cron runs every second (the
+    scheduler test waits for one), instead of every minute."""
     import inspect
 
     from prefect.events.worker import EventsWorker
@@ -43,10 +40,9 @@ def prefect_harness() -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
     from prefect.utilities.asyncutils import run_coro_as_sync
 
-    from infra.local import prefect_server_on_postgres
-
-    with (prefect_server_on_postgres(PG_ADMIN, name="test-prefect-server") as api,
-          temporary_settings({PREFECT_API_URL: api}),
+    with (prefect_server_on_postgres(PG_ADMIN, name="test-prefect-server",
+                                     env={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}) as server,
+          temporary_settings({PREFECT_API_URL: (api := server.env["PREFECT_API_URL"])}),
           prefect.context._temporary_global_settings_context(prefect.context.get_settings_context())):
         yield api
 
@@ -65,16 +61,34 @@ def prefect_harness() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL database of this test session (created, migrated, dropped at the end)."""
-    name = f"lienthong_test_{uuid.uuid4().hex[:8]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    url = f"{base}/{name}"
-    from lienthong.db.migrate import upgrade
+    with scratch_database(PG_ADMIN, "lienthong_test") as url:
+        yield url
 
-    upgrade(url)
-    yield url
-    dispose_engines()
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """The session's Prefect server (on PostgreSQL): this process, and every subprocess that
+    inherits the environment, talks to it. Started once, for the first test that asks."""
+    with prefect_harness() as api, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_API_URL", api)
+        yield api
+
+
+PREFECT_FIXTURES = {"prefect_api", "prefect_server"}
+POSTGRES_FIXTURES = {"db", "pg_url", "pg_scratch", "prefect_pg", "vault_env"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what a test needs from the fixtures it uses (a topology test is marked by its module);
+    an ``integration`` test needs PostgreSQL, a ``ui`` test a browser."""
+    for item in items:
+        if item.get_closest_marker("ui"):
+            item.add_marker(pytest.mark.browser)
+        used = set(getattr(item, "fixturenames", ()))
+        if used & PREFECT_FIXTURES:
+            item.add_marker(pytest.mark.prefect)
+        if used & (POSTGRES_FIXTURES | PREFECT_FIXTURES) or item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture
@@ -192,20 +206,3 @@ def agency_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, object]]:
         reset_settings()
         yield server.url, sim
     reset_settings()
-
-
-# Tests marked ``flaky`` (the real topologies of tests/faults and tests/infra) run once more after
-# a failure; pytest-rerunfailures keeps the failed attempt's report to itself. Print it at the end,
-# so that a pass on the second try still shows what went wrong on the first.
-_failed_attempts: list[pytest.TestReport] = []
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.outcome == "rerun":
-        _failed_attempts.append(report)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for report in _failed_attempts:
-        terminalreporter.write_sep("-", f"failed attempt of {report.nodeid} ({report.when}), run again")
-        terminalreporter.write_line(report.longreprtext)

@@ -23,7 +23,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -37,42 +36,23 @@ import httpx
 import psutil
 import pytest
 
-from bench.prodstack import OwnPostgres, Service, create_database, drop_database, limit_pool, point_at_stack
-from tests.conftest import PG_ADMIN, free_port
+from bench.prodstack import OwnPostgres, limit_pool, point_at_stack
+from infra.processes import Process, free_port, free_port_range, scratch_database
+from tests.conftest import PG_ADMIN
 from tests.faults.invariants import TERMINAL, WAITING, check_invariants
 
-# Timing under the whole suite's load on two cores is the enemy here, not the code: a failure is
-# run once more, and its first report still prints (RERUN) with what was stuck.
-pytestmark = [pytest.mark.faults, pytest.mark.flaky(reruns=1, reruns_delay=5)]
+pytestmark = [pytest.mark.faults, pytest.mark.topology]
 
 PROCS = ["lien-thong-khai-sinh", "lien-thong-khai-tu", "chuyen-nhuong-dat"]
 ASYNC_AGENCIES = ["UBND_XA", "CONG_AN_XA", "BHXH", "VPDKDD", "THUE"]
 SPEED = 3600.0  # simulated office seconds per real second
 
 
-def _free_base(span: int = 60) -> int:
-    """A port base with ``span`` consecutive free ports (the topology's fixed offsets)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 60000 - span)
-        ok = True
-        for port in range(base, base + span):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
-
-
 @dataclass
 class Topology:
     handle: Any
     pg: OwnPostgres
-    s3_proxy: Service
+    s3_proxy: Process
     clock: Any
     secret: str
     gateway: str
@@ -244,8 +224,11 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     saved = dict(os.environ)
     pg = OwnPostgres().init()
     pg.start()
-    prefect_db, prefect_url = create_database(PG_ADMIN, "lienthong_fault_prefect")
-    base = _free_base()
+    prefect_scope = contextlib.ExitStack()
+    prefect_url = prefect_scope.enter_context(
+        scratch_database(PG_ADMIN, "lienthong_fault_prefect", driver="asyncpg", migrate=False))
+    prefect_db = prefect_url.rsplit("/", 1)[1]
+    base = free_port_range(60)
     cfg0 = ProdConfig(port_base=base)
     s3_port = free_port()
     pause_file = root / "clock.json"
@@ -264,7 +247,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         "LIENTHONG_GATEWAY_RATE_PER_SECOND": "1000",
         "LIENTHONG_GATEWAY_RETRY_AFTER_SECONDS": "1",
         "LIENTHONG_VAULT_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
-        "PREFECT_API_DATABASE_CONNECTION_URL": prefect_url.replace("postgresql://", "postgresql+asyncpg://"),
+        "PREFECT_API_DATABASE_CONNECTION_URL": prefect_url,
         "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",  # the least Prefect accepts: zombies show after 90 s
         "PREFECT_WORKER_QUERY_SECONDS": "2",
         "PREFECT_WORKER_PREFETCH_SECONDS": "5",
@@ -273,8 +256,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
                      lienthong_db="lienthong_faults", api_replicas=1, gateways=1, workers=2, env=env)
     os.environ["LIENTHONG_VAR_DIR"] = str(root / "var")
     reset_settings()
-    proxy = Service("s3-endpoint", [sys.executable, "-m", "bench.tcp_proxy", str(s3_port), str(cfg.port("s3"))],
-                    {}, None, root / "logs")
+    proxy = Process("s3-endpoint", [sys.executable, "-m", "bench.tcp_proxy", str(s3_port), str(cfg.port("s3"))],
+                    log_dir=root / "logs")
     proxy.start()
     handle = None
     prefect_settings = contextlib.ExitStack()
@@ -285,20 +268,16 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         secret = json.loads(handle.env["LIENTHONG_AGENCY_SECRETS"])["DVCQG"][0]
         yield Topology(handle, pg, proxy, clock, secret, handle.urls["gateway"])
     finally:
-        # Processes this test started are stopped through their Popen (which reaps them: stop_prod
-        # alone waits 20 s for each, as an unreaped zombie still looks alive to it), newest first;
+        # The processes this test started, newest first (through their Popen, which reaps them),
         # then whatever else is recorded under this test's var directory.
-        for process in reversed(list(handle.processes.values()) if handle is not None else []):
-            with contextlib.suppress(Exception):
-                process.stop()
         with contextlib.suppress(Exception):
-            stop_prod()
+            handle.stop() if handle is not None else stop_prod()
         with contextlib.suppress(Exception):
             proxy.stop()
         prefect_settings.close()
         dispose_engines()
         pg.destroy()
-        drop_database(PG_ADMIN, prefect_db)
+        prefect_scope.close()
         os.environ.clear()
         os.environ.update(saved)
         reset_settings()
@@ -454,17 +433,33 @@ def test_postgres_restart_gateway_answers_503_and_loses_nothing(topology: Topolo
     assert states
 
 
-def test_corrupted_vault_object_is_found_by_vault_verify(topology: Topology) -> None:
+def _a_published_result(topology: Topology) -> tuple[str, str]:
+    """The address and JSON object key of a result in the vault: the first one published, or, when
+    this test runs alone (nothing published yet), one of dossiers pushed and finished here."""
     from sqlalchemy import select
 
     from lienthong.db import session_scope
     from lienthong.vault.index import VaultResult
+
+    def first() -> tuple[str, str] | None:
+        with session_scope() as s:
+            row = s.execute(select(VaultResult).order_by(VaultResult.id).limit(1)).scalar_one_or_none()
+            return (row.address, row.json_key) if row is not None else None
+
+    found = first()
+    if found is None:
+        codes = topology.push(3, "vault-verify")
+        states = topology.settle(codes, timeout=300)
+        assert all(v in TERMINAL for v in states.values()), f"{states}\n{topology.explain(codes)}"
+        found = first()
+    assert found is not None, "dossiers finished, yet nothing was published to the vault"
+    return found
+
+
+def test_corrupted_vault_object_is_found_by_vault_verify(topology: Topology) -> None:
     from lienthong.vault.settings import get_vault_settings
 
-    with session_scope() as s:
-        row = s.execute(select(VaultResult).order_by(VaultResult.id).limit(1)).scalar_one_or_none()
-        assert row is not None, "earlier tests published nothing"
-        address, target = row.address, row.json_key
+    address, target = _a_published_result(topology)
     import boto3
 
     settings = get_vault_settings()

@@ -36,10 +36,10 @@ import httpx
 import pytest
 
 from lienthong.gateway.signing import signed_headers
-from tests.faults.conftest import ServiceProcess, free_port, prefect_server
+from tests.faults.conftest import Process, free_port, prefect_server
 
 # Three minutes or so on an idle 2-core machine; the limit leaves room for a loaded one.
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800), pytest.mark.flaky(reruns=1, reruns_delay=5)]
+pytestmark = [pytest.mark.faults, pytest.mark.topology, pytest.mark.timeout(1800)]
 
 SEED = int(os.environ.get("LIENTHONG_FAULT_SEED", "6006"))
 TOTAL = int(os.environ.get("LIENTHONG_FAULT_SUBMISSIONS", "1000"))
@@ -113,7 +113,7 @@ def plan(rng: random.Random) -> tuple[list[Original], list[Send], list[Kill]]:
 
 @dataclass
 class Stack:
-    services: dict[str, ServiceProcess]
+    services: dict[str, Process]
     gateway_url: str
     prefect_api: str
     pg_url: str
@@ -130,7 +130,7 @@ class Stack:
 
 @pytest.fixture
 def stack(
-    pg_scratch: str, prefect_pg: str, services: list[ServiceProcess], tmp_path: Path
+    pg_scratch: str, prefect_pg: str, services: list[Process], tmp_path: Path
 ) -> Stack:
     logs = tmp_path / "logs"
     prefect = prefect_server(tmp_path / "prefect", logs, database_url=prefect_pg)
@@ -152,16 +152,14 @@ def stack(
         "PREFECT_HOME": str(tmp_path / "client"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
-    gateway = ServiceProcess(
+    gateway = Process(
         "gateway",
         [sys.executable, "-m", "lienthong.cli", "gateway", "--port", str(port), "--log-level", "warning"],
         env,
-        f"http://127.0.0.1:{port}/healthz",
-        logs,
+        health=f"http://127.0.0.1:{port}/healthz",
+        log_dir=logs,
     )
-    relay = ServiceProcess(
-        "relay", [sys.executable, "-m", "infra.cli", "relay", "--idle", "0.2"], env, None, logs
-    )
+    relay = Process("relay", [sys.executable, "-m", "infra.cli", "relay", "--idle", "0.2"], env, log_dir=logs)
     services += [gateway, relay]
     gateway.start()
     relay.start()

@@ -1,4 +1,4 @@
-"""The Prefect test server (on PostgreSQL) is started once, and only for the flow tests."""
+"""Every flow test runs against the session's Prefect server (tests/conftest.py: ``prefect_api``)."""
 
 import asyncio
 from collections.abc import Iterator
@@ -7,11 +7,8 @@ import pytest
 
 
 @pytest.fixture(scope="session", autouse=True)
-def prefect_server() -> Iterator[None]:
-    from tests.conftest import prefect_harness
-
-    with prefect_harness():
-        yield
+def prefect_server(prefect_api: str) -> str:
+    return prefect_api
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from lienthong.settings import reset_settings
 from tests.conftest import PG_ADMIN
 from tests.integration.gateway_helpers import SECRETS, Signed, submission_json
 
-pytestmark = [pytest.mark.integration, pytest.mark.flaky(reruns=1, reruns_delay=5)]  # see tests/faults
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.topology]
 
 
 def _free_base() -> int:

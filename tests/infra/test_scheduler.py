@@ -9,33 +9,14 @@ ran while runs started by hand worked. Hence the pin ``sqlalchemy<2.1`` in pypro
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+import uuid
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from infra.local import Process, prefect_env
-from tests.conftest import free_port
-
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def prefect_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("LIENTHONG_VAR_DIR", str(tmp_path))
-    port = free_port()
-    env = {**prefect_env(tmp_path, port=port), "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"}
-    server = Process("scheduler-test-prefect",
-                     [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                     env, f"http://127.0.0.1:{port}/api/health")
-    server.start(timeout=150)
-    try:
-        yield env["PREFECT_API_URL"]
-    finally:
-        server.stop()
+# The session's Prefect server (tests/conftest.py: prefect_api) runs its scheduler every second.
+pytestmark = pytest.mark.prefect
 
 
 def test_a_cron_schedule_produces_scheduled_runs(prefect_api: str) -> None:
@@ -48,7 +29,8 @@ def test_a_cron_schedule_produces_scheduled_runs(prefect_api: str) -> None:
         async with PrefectClient(prefect_api) as client:
             flow_id = await client.create_flow_from_name("deadline-sweep")
             deployment_id = await client.create_deployment(
-                flow_id=flow_id, name="every-morning", entrypoint="flows/deadline_sweep.py:deadline_sweep",
+                flow_id=flow_id, name=f"every-morning-{uuid.uuid4().hex[:6]}",
+                entrypoint="flows/deadline_sweep.py:deadline_sweep",
                 schedules=[DeploymentScheduleCreate(
                     schedule=CronSchedule(cron="30 7 * * 1-5", timezone="Asia/Ho_Chi_Minh"), active=True)],
             )

@@ -36,7 +36,7 @@ from lienthong.gateway.signing import signed_headers
 from samples.dossiers import make_submission
 from tests.conftest import free_port, prefect_texts
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.topology]  # the demo's own stack of processes
 
 ROOT = Path(__file__).resolve().parents[2]
 # Keys whose values identify a person: names and ID numbers, in the declaration and in results.

@@ -9,17 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
-import httpx
 import pytest
 
+from infra import processes
 from infra.local import prefect_env
 from tests.conftest import free_port
 
@@ -33,46 +30,23 @@ class PrefectServer:
         self.url, self.api, self.env, self.log = url, api, env, log
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"prefect server not healthy after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="session")
 def prefect_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """`prefect server start` with the UI, on SQLite under a scratch PREFECT_HOME; this process and
-    every subprocess it starts talk to it."""
+    """`prefect server start` with the UI, on SQLite under a scratch PREFECT_HOME (as `make ui`
+    starts it); this process and every subprocess it starts talk to it."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     var = tmp_path_factory.mktemp("prefect-ui")
-    port = free_port()
-    env = prefect_env(var_dir=var, port=port)
-    log = var / "prefect-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    env = prefect_env(var_dir=var, port=free_port())
+    server = processes.prefect_server(env, log_dir=var)
     try:
-        _wait_healthy(f"{env['PREFECT_API_URL']}/health", proc, log)
+        server.start(timeout=300)
         with mock.patch.dict(os.environ, env), \
                 temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
-            yield PrefectServer(f"http://127.0.0.1:{port}", env["PREFECT_API_URL"], env, log)
+            yield PrefectServer(f"http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}", env["PREFECT_API_URL"],
+                                env, server.log_path)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        server.stop()
 
 
 def _find(paths: tuple[str, ...], name: str) -> str | None:

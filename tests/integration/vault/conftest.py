@@ -152,12 +152,9 @@ def components_of(dossier_code: str) -> dict[str, ComponentRow]:
 
 
 @pytest.fixture(scope="session")
-def prefect_server() -> Iterator[None]:
-    """A Prefect test server for the transaction tests (requested explicitly, not autouse)."""
-    from tests.conftest import prefect_harness
-
-    with prefect_harness():
-        yield
+def prefect_server(prefect_api: str) -> str:
+    """The session's Prefect server, for the transaction tests (requested explicitly, not autouse)."""
+    return prefect_api
 
 
 def counts(env: dict[str, Any]) -> tuple[int, int, int]:
