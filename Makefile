@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PGHOST ?= 127.0.0.1
 
-.PHONY: setup system-deps venv ui-patch services demo test test-unit bench lint ui up down up-prod down-prod clean
+.PHONY: setup system-deps venv ui-patch services demo check test test-unit bench lint ui up down up-prod down-prod clean
 
 setup: system-deps venv ui-patch services
 
@@ -32,8 +32,19 @@ services:
 demo: setup
 	$(BIN)/lienthong demo
 
+# Markers say what a test needs (pyproject.toml: postgres, prefect, topology, browser). Tests run on
+# PYTEST_WORKERS xdist workers, each with its own scratch database and Prefect server, a module's
+# tests on one worker (its module-scoped stack is started once).
+PYTEST_WORKERS ?= 3
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope
+
+# The short loop: everything but the process topologies and the browser.
+check: venv services
+	$(BIN)/pytest -m "not topology and not browser" $(PYTEST_PARALLEL)
+
+# CI (.ci/run): every test.
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-unit: venv
 	$(BIN)/pytest tests/unit

@@ -1,6 +1,5 @@
 """The production topology of ``make up-prod`` (infra/prod.py) on scratch databases and ports of its
-own, for the province-day benchmark (:class:`ProdTopology`), and a PostgreSQL cluster of our own
-(:class:`OwnPostgres`) that a fault test may stop and start without disturbing anyone else.
+own, for the province-day benchmark (:class:`ProdTopology`).
 
 Processes are started, killed and restarted by infra/processes.py; nothing here is a fake of ours
 except the agencies (the bundled simulator).
@@ -11,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -21,82 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from infra.processes import PG_ADMIN, drop_database, free_port, free_port_range
+from infra.processes import PG_ADMIN, drop_database, free_port_range
+from infra.prod import point_at_stack
 
-__all__ = ["OwnPostgres", "ProdTopology", "free_port_range", "limit_pool", "point_at_stack", "prod_topology"]
-
-
-class OwnPostgres:
-    """A PostgreSQL cluster of our own (initdb under a temporary directory, its own port), so that
-    a test may stop and restart it without touching the machine's server. Its directory is made
-    directly under the system's temporary directory: as root, the cluster runs as ``postgres``,
-    which must be able to reach it (pytest's tmp_path is private to root)."""
-
-    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
-        self.root = root or Path(tempfile.mkdtemp(prefix="lienthong-pg-"))
-        self.data = self.root / "data"
-        self.port = port or free_port()
-        self.bin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1]).parent
-        self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
-
-    @property
-    def admin_url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *argv: str) -> None:
-        cmd = [str(self.bin / argv[0]), *argv[1:]]
-        if self._as_postgres:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/", check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')[-800:]}")
-
-    def init(self) -> OwnPostgres:
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self._as_postgres:
-            shutil.chown(self.root, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--no-sync")
-        with (self.data / "postgresql.conf").open("a") as conf:
-            conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
-                       f"unix_socket_directories = '{self.root}'\nfsync = off\nmax_connections = 300\n"
-                       "shared_buffers = 64MB\n")
-        return self
-
-    def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def destroy(self) -> None:
-        with contextlib.suppress(RuntimeError):
-            self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def point_at_stack(env: Mapping[str, str], scope: contextlib.ExitStack) -> None:
-    """Point this process at a started stack: its environment (and the settings read from it, reset
-    here) and Prefect's settings, which hold until ``scope`` closes. Prefect reads the environment
-    once, when first imported: an API URL put in ``os.environ`` later is not seen, and a client then
-    starts an ephemeral server of its own, in a subprocess, on the database the environment names,
-    which outlives the stack (the fault tests did, unnoticed, until this)."""
-    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_ALLOW_EPHEMERAL_MODE, temporary_settings
-
-    from lienthong.db import dispose_engines
-    from lienthong.settings import reset_settings
-    from lienthong.vault.settings import reset_vault_settings
-
-    os.environ.update(env)
-    scope.enter_context(temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"],
-                                            PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: False}))
-    reset_settings()
-    reset_vault_settings()
-    dispose_engines()
+__all__ = ["ProdTopology", "free_port_range", "limit_pool", "point_at_stack", "prod_topology"]
 
 
 # Simulated office time starts on a Tuesday morning; the bench's clock runs office hours only.

@@ -68,8 +68,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_port_range(span: int, low: int = 20000, high: int = 60000) -> int:
-    """A base port with ``span`` consecutive ports free now (a topology with fixed offsets)."""
+def free_port_range(span: int, low: int = 10000, high: int = 19990) -> int:
+    """A base port with ``span`` consecutive ports free now (a topology with fixed offsets). The
+    default range lies below Linux's ephemeral ports (32768-60999), which ``free_port()`` and every
+    outgoing connection take from: a test's client could otherwise take a port of the range before
+    the topology's process binds it."""
     rng = random.Random()
     for _ in range(500):
         base = rng.randrange(low, high - span)
@@ -397,6 +400,62 @@ def prefect_server_on_postgres(admin_url: str = PG_ADMIN, *, name: str = "prefec
                 server.stop()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+
+
+class OwnPostgres:
+    """A PostgreSQL cluster of our own (initdb under a temporary directory, its own port), so that
+    a test may stop and restart it without touching the machine's server. Its directory is made
+    directly under the system's temporary directory: as root, the cluster runs as ``postgres``,
+    which must be able to reach it (pytest's tmp_path is private to root)."""
+
+    def __init__(self, root: Path | None = None, port: int | None = None) -> None:
+        self.root = root or Path(tempfile.mkdtemp(prefix="lienthong-pg-"))
+        self.data = self.root / "data"
+        self.port = port or free_port()
+        self.bin = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1]).parent
+        self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *argv: str) -> None:
+        cmd = [str(self.bin / argv[0]), *argv[1:]]
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd="/", check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv[0]} failed ({done.returncode}): {done.stderr.decode(errors='replace')[-800:]}")
+
+    def init(self) -> OwnPostgres:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self._as_postgres:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                  "--no-sync")
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                       f"unix_socket_directories = '{self.root}'\nfsync = off\nmax_connections = 300\n"
+                       "shared_buffers = 64MB\n")
+        return self
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def destroy(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 # --- a scratch PostgreSQL database ----------------------------------------------------------------

@@ -472,6 +472,10 @@ class ProdHandle(Stack):
         else:
             self.processes[name].signal(sig)
 
+    def stop_one(self, name: str) -> None:
+        """Stop ``name`` gracefully (SIGTERM, then SIGKILL after 20 s)."""
+        self.processes[name].stop()
+
     def restart(self, name: str, timeout: float = 180.0) -> None:
         """Stop ``name`` if it still runs, start it again, wait until it is healthy."""
         self.processes[name].restart(timeout=timeout)
@@ -544,6 +548,26 @@ def stop_prod() -> list[str]:
     order = ["relay", "worker", "nginx", "gateway", "prefect-services", "prefect-api", "portal-sim",
              "agency-sim", "s3", "redis"]
     return processes.stop_recorded(run, order=order)
+
+
+def point_at_stack(env: Mapping[str, str], scope: contextlib.ExitStack) -> None:
+    """Point this process at a started stack: its environment (and the settings read from it, reset
+    here) and Prefect's settings, which hold until ``scope`` closes. Prefect reads the environment
+    once, when first imported: an API URL put in ``os.environ`` later is not seen, and a client then
+    starts an ephemeral server of its own, in a subprocess, on the database the environment names,
+    which outlives the stack (the fault tests did, unnoticed, until this)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_ALLOW_EPHEMERAL_MODE, temporary_settings
+
+    from lienthong.db import dispose_engines
+    from lienthong.settings import reset_settings
+    from lienthong.vault.settings import reset_vault_settings
+
+    os.environ.update(env)
+    scope.enter_context(temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"],
+                                            PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: False}))
+    reset_settings()
+    reset_vault_settings()
+    dispose_engines()
 
 
 def up(echo: Callable[[str], None] = print) -> int:

@@ -36,8 +36,7 @@ import httpx
 import psutil
 import pytest
 
-from bench.prodstack import OwnPostgres, limit_pool, point_at_stack
-from infra.processes import Process, free_port, free_port_range, scratch_database
+from infra.processes import OwnPostgres, Process, free_port, free_port_range, scratch_database
 from tests.conftest import PG_ADMIN
 from tests.faults.invariants import TERMINAL, WAITING, check_invariants
 
@@ -214,7 +213,7 @@ def _kill_tree(pid: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
-    from infra.prod import ProdConfig, start_prod, stop_prod
+    from infra.prod import ProdConfig, point_at_stack, start_prod, stop_prod
     from lienthong.clock import SimulatedClock
     from lienthong.db import dispose_engines
     from lienthong.settings import reset_settings
@@ -263,8 +262,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     prefect_settings = contextlib.ExitStack()
     try:
         handle = start_prod(cfg, timeout=300)
-        point_at_stack(handle.env, prefect_settings)
-        limit_pool(cfg.pool, 4)  # 4 flow-run processes at once on 2 cores (suspended runs hold none)
+        point_at_stack(handle.env, prefect_settings)  # the pool runs 4 flow runs at once (ProdConfig)
         secret = json.loads(handle.env["LIENTHONG_AGENCY_SECRETS"])["DVCQG"][0]
         yield Topology(handle, pg, proxy, clock, secret, handle.urls["gateway"])
     finally:

@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bench.prodstack import OwnPostgres
+from infra.processes import OwnPostgres
 from lienthong.db import dispose_engines, is_outage, outlast_outage, session_scope
 from tasks.retry import retrying
 

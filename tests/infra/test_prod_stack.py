@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,27 +15,13 @@ import httpx
 import psycopg
 import pytest
 
-from infra.prod import OFFSETS, ProdConfig, ProdHandle, start_prod, stop_prod
+from infra.processes import free_port_range
+from infra.prod import ProdConfig, ProdHandle, start_prod, stop_prod
 from lienthong.settings import reset_settings
 from tests.conftest import PG_ADMIN
 from tests.integration.gateway_helpers import SECRETS, Signed, submission_json
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.topology]
-
-
-def _free_base() -> int:
-    """A port base whose every offset is free now (the developer's stack uses 8800)."""
-    for _ in range(50):
-        base = random.randrange(20000, 40000, 100)
-        ports = [base + o + i for o in OFFSETS.values() for i in range(3)]
-        try:
-            for port in ports:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -65,7 +49,7 @@ def prod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Prod
     monkeypatch.delenv("LIENTHONG_DATABASE_URL", raising=False)
     reset_settings()
     suffix = uuid.uuid4().hex[:8]
-    cfg = ProdConfig(port_base=_free_base(), pg_admin_url=PG_ADMIN, prefect_db=f"prodtest_prefect_{suffix}",
+    cfg = ProdConfig(port_base=free_port_range(60), pg_admin_url=PG_ADMIN, prefect_db=f"prodtest_prefect_{suffix}",
                      lienthong_db=f"prodtest_lienthong_{suffix}", pool=f"lienthong-{suffix}",
                      env={"LIENTHONG_SIM_REFUSAL_RATE": "0", "LIENTHONG_SIM_FAILURE_RATE": "0",
                           "LIENTHONG_APPROVAL_POLICY": "auto"})
