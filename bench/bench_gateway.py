@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fastapi-telemetry", action="store_true",
                    help="both apps with FastAPI's OpenTelemetry on (FastAPI's default, the gateway's off)")
     args = p.parse_args(list(argv or []))
-    from tests.conftest import free_port
+    from infra.processes import free_port
 
     warm = bodies(300, day=0)
     rounds = [bodies(args.count, day=1 + r) for r in range(args.rounds)]

@@ -37,10 +37,10 @@ def _rate(n: int, seconds: float) -> float:
 def run(dossiers: int) -> dict[str, float]:
     os.environ["LIENTHONG_VAR_DIR"] = tempfile.mkdtemp(prefix="bench-var-")
     os.environ["LIENTHONG_CLOCK"] = "fixed:2026-03-10T10:00:00+07:00"
+    from infra.processes import LiveServer
     from lienthong.agencies.client import HttpAgencyClient
     from lienthong.settings import reset_settings
     from lienthong.simulators.agency import Simulator, Switches, create_app
-    from tests.conftest import LiveServer
 
     results: dict[str, float] = {}
     with scratch_database(), LiveServer(create_app(Simulator(Switches(mode="instant")))) as sim, \

@@ -423,13 +423,13 @@ def run_anchor(items: list[Item], files: dict[str, Path], stack_env: dict[str, s
                                            "LIENTHONG_VAULT_S3_BUCKET": "lienthong-anchor",
                                            "LIENTHONG_CLOCK": "fixed:2026-03-10T16:30:00+07:00"})
     environ.start()  # stopped below: every variable set here or later is put back as it was
+    from infra.processes import LiveServer
     from lienthong.agencies.client import HttpAgencyClient
     from lienthong.db import dispose_engines
     from lienthong.payloads import Submission
     from lienthong.settings import reset_settings
     from lienthong.simulators.agency import Simulator, Switches, create_app
     from lienthong.vault.settings import reset_vault_settings
-    from tests.conftest import LiveServer
 
     reset_settings()
     reset_vault_settings()

@@ -23,7 +23,7 @@ import pytest
 # Imported here, at collection, they come from the clean environment: were the first import to
 # happen inside a fixture that points the environment at a throw-away topology (the fault tests'
 # Redis and API), every later Prefect server of the session would inherit it.
-from infra.processes import PG_ADMIN, prefect_server_on_postgres, scratch_database
+from infra.processes import PG_ADMIN, LiveServer, prefect_server_on_postgres, scratch_database
 from lienthong.settings import reset_settings
 
 
@@ -119,11 +119,7 @@ def db(pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
 # --- live HTTP services on localhost ----------------------------------------------------------
 
-import socket  # noqa: E402
-import threading  # noqa: E402
 import time  # noqa: E402
-
-import uvicorn  # noqa: E402
 
 
 def prefect_texts(api_url: str | None = None) -> list[str]:
@@ -161,37 +157,6 @@ def until(cond: Callable[[], bool], what: str, timeout: float = 20.0, poll: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(poll)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """An ASGI app served by uvicorn in a thread, over real HTTP on 127.0.0.1."""
-
-    def __init__(self, app: object) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.time() + 15
-        while not self.server.started:
-            if time.time() > deadline:
-                raise RuntimeError("test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

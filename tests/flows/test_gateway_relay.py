@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from flows.procedure import procedure, start_run
 from infra.gateway_relay import PrefectOrchestrator, relay_once
+from infra.processes import free_port
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, InboxRow
-from tests.conftest import free_port
 from tests.integration.gateway_helpers import (
     Signed,
     gateway_server,  # noqa: F401

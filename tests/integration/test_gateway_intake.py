@@ -266,8 +266,8 @@ def test_an_agency_over_its_rate_is_told_to_retry_later(db, monkeypatch):
 
 
 def test_a_gateway_without_its_database_accepts_nothing_and_says_when_to_retry(monkeypatch):
+    from infra.processes import free_port
     from lienthong.settings import reset_settings
-    from tests.conftest import free_port
 
     monkeypatch.setenv("LIENTHONG_AGENCY_SECRETS", json.dumps(SECRETS))
     monkeypatch.setenv(

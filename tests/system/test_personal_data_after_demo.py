@@ -32,9 +32,10 @@ from typing import Any
 import httpx
 import pytest
 
+from infra.processes import free_port
 from lienthong.gateway.signing import signed_headers
 from samples.dossiers import make_submission
-from tests.conftest import free_port, prefect_texts
+from tests.conftest import prefect_texts
 
 pytestmark = [pytest.mark.integration, pytest.mark.topology]  # the demo's own stack of processes
 

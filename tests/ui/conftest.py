@@ -18,7 +18,7 @@ import pytest
 
 from infra import processes
 from infra.local import prefect_env
-from tests.conftest import free_port
+from infra.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_PATHS = ("/usr/bin/chromium", "/usr/bin/chromium-browser")

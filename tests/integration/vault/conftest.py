@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from infra.processes import free_port
 from lienthong.agencies.results import generate
 from lienthong.catalog import get_catalog
 from lienthong.clock import FixedClock, set_clock
@@ -25,7 +26,6 @@ from lienthong.vault.seal import Keyring
 from lienthong.vault.settings import VaultSettings, get_vault_settings, reset_vault_settings
 from lienthong.vault.store import OBJECT_PREFIX, FileVault, S3Vault, Vault
 from samples.dossiers import make_submission
-from tests.conftest import free_port
 
 T = datetime.fromisoformat("2026-03-10T09:15:00+07:00")
 
