@@ -306,7 +306,7 @@ def _prefect_runner(paths: list[Path], out: Path) -> float:
     t0 = time.perf_counter()
     res = pages(jobs)
     dt = time.perf_counter() - t0
-    assert all(r["error"] is None for r in res)
+    assert all(r.error is None for r in res)
     shutil.rmtree(work, ignore_errors=True)
     return dt
 
@@ -321,7 +321,8 @@ def _skew_case(case: tuple[str, int, float, float]) -> dict[str, Any]:
     from dataclasses import replace
 
     from lienthong.digitize.fields import extract_fields
-    from lienthong.digitize.ocr import OcrParams, PageJob, ocr_page
+    from lienthong.digitize.jobs import OcrParams, PageJob
+    from lienthong.digitize.ocr import ocr_page
     from samples.forms import Degradation, make_form
 
     kind, seed, angle, level = case
@@ -341,7 +342,7 @@ def _skew_case(case: tuple[str, int, float, float]) -> dict[str, Any]:
             s1 = resource.getrusage(resource.RUSAGE_SELF)
             fields = extract_fields(kind, [r])
             out[mode] = {
-                "dist": _distance(_norm(r["text"]), _norm(form.text)),
+                "dist": _distance(_norm(r.text), _norm(form.text)),
                 "chars": len(_norm(form.text)),
                 "right": sum(fields.get(n, {}).get("value") == v for n, v in truth.items()),
                 "fields": len(truth),

@@ -24,7 +24,9 @@ from pydantic import Field
 from lienthong.digitize import components as core
 from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.fields import field_labels
-from lienthong.digitize.jobs import OcrParams, PageJob, run_page_detached
+from lienthong.digitize.jobs import OcrParams, PageJob
+from lienthong.digitize.result import PageResult
+from lienthong.digitize.worker import run_page_detached
 from lienthong.privacy import mask_ids_in_text
 from lienthong.settings import get_settings
 from tasks.retry import retrying
@@ -82,13 +84,13 @@ def components_to_review(dossier_code: str) -> list[dict[str, Any]]:
 
 
 @task(name="ocr-page", cache_policy=NO_CACHE, persist_result=False)
-def ocr_page(job: PageJob, params: OcrParams) -> dict[str, Any]:
+def ocr_page(job: PageJob, params: OcrParams) -> PageResult:
     """One page's OCR where the flow's task runner puts it (a Dask worker for digitize-backlog).
     The page PDF comes back in the result: the worker need not share the flow's scratch space."""
     return run_page_detached(job, params)
 
 
-def pages_on_task_runner(jobs: list[PageJob], params: OcrParams) -> Iterator[dict[str, Any]]:
+def pages_on_task_runner(jobs: list[PageJob], params: OcrParams) -> Iterator[PageResult]:
     """A :data:`~lienthong.digitize.pipeline.RunPages` submitting each page as an ``ocr-page`` task
     to the running flow's task runner; results as they finish. Call it from the flow's body."""
     futures = [ocr_page.submit(job, params) for job in jobs]
@@ -98,12 +100,8 @@ def pages_on_task_runner(jobs: list[PageJob], params: OcrParams) -> Iterator[dic
             yield fut.result()
         except Exception as exc:  # noqa: BLE001 - a lost worker fails one page, not the batch
             job = job_of[id(fut)]
-            yield {
-                "file_index": job.file_index,
-                "index": job.index,
-                "timings": {},
-                "error": {"code": "ocr_failed", "detail": f"{type(exc).__name__}: {exc}"[:300]},
-            }
+            detail = f"{type(exc).__name__}: {exc}"[:300]
+            yield PageResult.failed(job.file_index, job.index, "ocr_failed", detail)
 
 
 class ReviewDecision(RunInput):

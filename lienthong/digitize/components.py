@@ -109,7 +109,7 @@ def dossiers_with_pending(limit: int = 100) -> list[str]:
 def _meta_of(res: FileResult, file_ref: str) -> dict[str, Any]:
     s = res.summary()
     s["file_ref"] = file_ref
-    s["page_details"] = [{k: v for k, v in p.items() if k != "words"} for p in res.pages]
+    s["page_details"] = [p.details() for p in res.pages]
     return s
 
 

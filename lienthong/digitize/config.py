@@ -19,7 +19,8 @@ class _M(BaseModel):
 class Limits(_M):
     max_file_bytes: int = Field(default=200_000_000, gt=0)
     max_pages: int = Field(default=300, gt=0)
-    max_pixels: int = Field(default=60_000_000, gt=0)
+    max_pixels: int = Field(default=60_000_000, gt=0)  # the raster OCRed: larger is read smaller
+    max_source_pixels: int = Field(default=250_000_000, gt=0)  # an image decoded: larger is a bomb
     page_timeout_seconds: float = Field(default=120, gt=0)
 
 

@@ -18,8 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from lienthong.digitize.quality import deaccent
-
-Word = Sequence[Any]  # (text, conf, left, top, width, height, line key), see ocr.parse_tsv
+from lienthong.digitize.result import PageResult, Word
 
 
 @dataclass(frozen=True)
@@ -281,7 +280,7 @@ def _find_labels(
     return sorted(found, key=lambda f: f[0])
 
 
-def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def extract_fields(kind: str, pages: Sequence[PageResult]) -> dict[str, dict[str, Any]]:
     """Typed fields of form ``kind`` from OCR pages (each with ``words`` and ``index``)."""
     spec = FORMS[kind]
     out: dict[str, dict[str, Any]] = {}
@@ -294,7 +293,7 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
             out[name] = {"value": value, "confidence": conf, "raw": raw, "page": page + 1}
 
     for page in pages:
-        words = page.get("words") or []
+        words = page.words
         if not words:
             continue
         width = max(w[2] + w[4] for w in words)
@@ -315,10 +314,10 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
                 if lb.parse == "moment":
                     t_name, d_name = _MOMENT_FIELDS[lb.field]
                     tv, dv = value if value else (None, None)
-                    put(t_name, tv, vwords, page["index"], ratio)
-                    put(d_name, dv, vwords, page["index"], ratio)
+                    put(t_name, tv, vwords, page.index, ratio)
+                    put(d_name, dv, vwords, page.index, ratio)
                 else:
-                    put(lb.field, value, vwords, page["index"], ratio)
+                    put(lb.field, value, vwords, page.index, ratio)
             if not matches and _WORD_DATE.search(deaccent(" ".join(w[0] for w in row))):
                 dated.append((row, deaccent(" ".join(w[0] for w in row))))
             if r_i < 6 and "issuer" not in out:
@@ -330,7 +329,7 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
                         "issuer",
                         _parse("name", " ".join(w[0] for w in left)),
                         left,
-                        page["index"],
+                        page.index,
                         1.0,
                     )
         if dated:  # the place-and-date line above the signature: the day the paper was issued
@@ -338,17 +337,17 @@ def extract_fields(kind: str, pages: Sequence[dict[str, Any]]) -> dict[str, dict
             m = _WORD_DATE.search(flat)
             assert m is not None
             dw = [w for w in row if any(ch.isdigit() for ch in w[0])] or row
-            put("issued_on", _date(*m.groups()), dw, page["index"], 1.0)
+            put("issued_on", _date(*m.groups()), dw, page.index, 1.0)
     return out
 
 
 def fields_for(
-    kind: str | None, pages: Sequence[dict[str, Any]]
+    kind: str | None, pages: Sequence[PageResult]
 ) -> tuple[str | None, dict[str, Any]]:
     """Detect the form (unless ``kind`` is given) and extract its fields; (None, {}) if unknown."""
     if kind is None:
         for p in pages:
-            kind = detect_form(p.get("text", ""))
+            kind = detect_form(p.text)
             if kind:
                 break
     if kind is None:

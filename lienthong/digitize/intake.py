@@ -200,8 +200,10 @@ def _frames(intake: IntakeFile, im: Image.Image, cfg: DigitizeConfig, fi: int) -
     frame = 0
     while True:
         w, h = im.size
-        if w * h > lim.max_pixels:
-            raise ImageTooLarge(name, w, h, lim.max_pixels)
+        if w * h > lim.max_source_pixels and not (intake.kind == "tiff" and frame):
+            # A bomb: decoding it would cost gigabytes. A large but sane image (above max_pixels)
+            # is read at a lower resolution; a bad later TIFF frame fails as its page alone.
+            raise ImageTooLarge(name, w, h, lim.max_source_pixels)
         if frame >= lim.max_pages:
             raise TooManyPages(name, f"> {lim.max_pages}", lim.max_pages)
         many = intake.kind == "tiff" and getattr(im, "n_frames", 1) > 1 if frame == 0 else True
@@ -228,6 +230,41 @@ def usable_text(text: str, cfg: DigitizeConfig) -> bool:
         return False
     bad = sum(c == "\ufffd" or unicodedata.category(c) in ("Co", "Cs", "Cn") for c in chars)
     return bad / len(chars) <= cfg.text_layer.max_garbage_share
+
+
+def _pdfium_pages(intake: IntakeFile, cfg: DigitizeConfig, fi: int, why: str) -> None:
+    """The pages of a PDF that pypdf cannot open, as PDFium (the renderer) sees them: refused only
+    if PDFium cannot open it either."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    name, lim = intake.name, cfg.limits
+    encrypted = False
+    try:
+        doc = pdfium.PdfDocument(intake.path)
+    except pdfium.PdfiumError as exc:
+        if getattr(exc, "err_code", None) != pdfium_c.FPDF_ERR_PASSWORD:
+            raise CorruptFile(name, f"{why}; PDFium: {exc}"[:200]) from exc
+        try:
+            doc = pdfium.PdfDocument(intake.path, password="")
+        except pdfium.PdfiumError as exc2:
+            raise EncryptedPdf(name) from exc2
+        encrypted = True
+    try:
+        count = len(doc)
+        if count == 0:
+            raise CorruptFile(name, "no pages")
+        if count > lim.max_pages:
+            raise TooManyPages(name, count, lim.max_pages)
+        # Every page is OCRed from what PDFium draws: the output PDF is made of tesseract's pages,
+        # so nothing of the file's own structure (which pypdf cannot copy) is needed.
+        intake.notes.append(f"read by PDFium, every page OCRed: pypdf could not parse it ({why})")
+        intake.pages.extend(
+            PageJob(fi, i, "pdf_page", str(intake.path), i, cfg.ocr.dpi, encrypted)
+            for i in range(count)
+        )
+    finally:
+        doc.close()
 
 
 def _pdf_pages(intake: IntakeFile, tail: bytes, cfg: DigitizeConfig, fi: int) -> None:
@@ -258,27 +295,23 @@ def _pdf_pages_from(
     except EncryptedPdf:
         raise
     except Exception as exc:  # noqa: BLE001 - pypdf raises many types on damaged files
-        raise CorruptFile(name, f"{type(exc).__name__}: {exc}"[:200]) from exc
+        # What a renderer reads, the project reads: PDFium repairs what pypdf cannot parse.
+        _pdfium_pages(intake, cfg, fi, f"{type(exc).__name__}: {exc}"[:200])
+        return
     if count == 0:
         raise CorruptFile(name, "no pages")
     if count > lim.max_pages:
         raise TooManyPages(name, count, lim.max_pages)
     for i in range(count):
+        # The page's size is no limit: a huge page is rendered at the resolution the pixel limit
+        # allows (lienthong.digitize.raster). A page pypdf cannot parse is left to PDFium.
         try:
             page = reader.pages[i]
-            box = page.mediabox
-            w_px = float(box.width) / 72 * cfg.ocr.dpi
-            h_px = float(box.height) / 72 * cfg.ocr.dpi
-        except Exception as exc:  # noqa: BLE001
-            raise CorruptFile(name, f"page {i + 1}: {type(exc).__name__}: {exc}"[:200]) from exc
-        if w_px * h_px > lim.max_pixels:
-            raise ImageTooLarge(name, round(w_px), round(h_px), lim.max_pixels)
-        try:
             text = page.extract_text() or ""
         except Exception:  # noqa: BLE001 - an unreadable text layer is just no text layer
-            text = ""
+            page, text = None, ""
         text = unicodedata.normalize("NFC", text)
-        if usable_text(text, cfg):
+        if page is not None and usable_text(text, cfg):
             try:
                 layout = page.extract_text(extraction_mode="layout") or ""
             except Exception:  # noqa: BLE001

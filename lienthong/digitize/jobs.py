@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 JobKind = Literal["image", "tiff_frame", "pdf_page"]
 
@@ -34,7 +34,8 @@ class OcrParams:
     psm: int = 3
     raster_dpi: int = 300
     timeout: float = 120
-    max_pixels: int = 60_000_000
+    max_pixels: int = 60_000_000  # the raster OCRed (a larger page is read smaller)
+    max_source_pixels: int = 250_000_000  # an image to decode (beyond: a bomb)
     low_word_confidence: float = 60
     recheck_below_confidence: float = 55
     min_osd_confidence: float = 1.5
@@ -45,14 +46,6 @@ class OcrParams:
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
-
-
-def run_pages(jobs: list[PageJob], params: OcrParams) -> list[dict[str, Any]]:
-    """:func:`lienthong.digitize.ocr.ocr_pages`, importable without importing it: what the parent
-    submits to the pool (a worker of the fork server has ``ocr`` loaded already)."""
-    from lienthong.digitize.ocr import ocr_pages
-
-    return ocr_pages(jobs, params)
 
 
 def batches(jobs: list[PageJob], workers: int, max_pages: int) -> list[list[PageJob]]:
@@ -71,24 +64,3 @@ def batches(jobs: list[PageJob], workers: int, max_pages: int) -> list[list[Page
         out.append(jobs[start:end])
         start = end
     return out
-
-
-def run_page_detached(job: PageJob, params: OcrParams) -> dict[str, Any]:
-    """One page on a machine that may not share the caller's scratch directory (a Dask worker):
-    the page is read from ``job.path`` (the intake directory must be mounted there too), worked on
-    in a scratch directory of its own, and its PDF comes back in the result as ``pdf_bytes``."""
-    import shutil
-    import tempfile
-    from dataclasses import replace
-    from pathlib import Path
-
-    from lienthong.digitize.ocr import ocr_page
-
-    work = tempfile.mkdtemp(prefix="lienthong-page-")
-    try:
-        page = ocr_page(job, replace(params, workdir=work))
-        if page.get("error") is None:
-            page["pdf_bytes"] = Path(page.pop("pdf")).read_bytes()
-        return page
-    finally:
-        shutil.rmtree(work, ignore_errors=True)

@@ -11,7 +11,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -22,9 +22,11 @@ from lienthong.digitize import errors as E
 from lienthong.digitize.config import DigitizeConfig, load_config
 from lienthong.digitize.fields import FORMS, field_labels, fields_for
 from lienthong.digitize.intake import IntakeFile, TextPage, check_name, open_file
-from lienthong.digitize.jobs import OcrParams, PageJob, batches, nfc, run_pages
+from lienthong.digitize.jobs import OcrParams, PageJob, batches, nfc
 from lienthong.digitize.pool import get_pool, reset_pool, start_server
 from lienthong.digitize.quality import Reason, check_fields, check_page, reasons_as_dicts
+from lienthong.digitize.result import PageFailure, PageResult, Word
+from lienthong.digitize.worker import run_pages as _pool_run_pages
 
 
 @dataclass
@@ -34,7 +36,7 @@ class FileResult:
     name: str
     path: str
     stem: str
-    pages: list[dict[str, Any]] = field(default_factory=list)
+    pages: list[PageResult] = field(default_factory=list)
     confidence: float | None = None
     seconds: float = 0.0
     form: str | None = None
@@ -49,7 +51,7 @@ class FileResult:
 
     @property
     def text(self) -> str:
-        return "\f".join(p.get("text", "") for p in self.pages)
+        return "\f".join(p.text for p in self.pages)
 
     def summary(self) -> dict[str, Any]:
         """What the JSON output holds (and what a task stores as component metadata)."""
@@ -70,9 +72,9 @@ class FileResult:
 
 
 # OCR of a batch's pages somewhere else than the local pool: given the jobs and the parameters, yield
-# one result of :func:`lienthong.digitize.ocr.ocr_page` per job, in any order (as they finish). A
-# result may carry its page PDF as ``pdf_bytes`` instead of a ``pdf`` path the parent can read.
-RunPages = Callable[[list[PageJob], OcrParams], Iterable[dict[str, Any]]]
+# one :class:`PageResult` per job, in any order (as they finish). A result may carry its page PDF as
+# ``pdf_bytes`` instead of a ``pdf`` path the parent can read.
+RunPages = Callable[[list[PageJob], OcrParams], Iterable[PageResult]]
 
 
 def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
@@ -82,6 +84,7 @@ def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
         raster_dpi=cfg.ocr.dpi,
         timeout=cfg.limits.page_timeout_seconds,
         max_pixels=cfg.limits.max_pixels,
+        max_source_pixels=cfg.limits.max_source_pixels,
         low_word_confidence=cfg.ocr.low_word_confidence,
         recheck_below_confidence=cfg.orientation.recheck_below_confidence,
         min_osd_confidence=cfg.orientation.min_osd_confidence,
@@ -91,24 +94,24 @@ def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
     )
 
 
-def _page_error(name: str, err: dict[str, str], cfg: DigitizeConfig) -> E.DigitizeError:
-    code, detail = err["code"], err["detail"]
+def _page_error(name: str, err: PageFailure, cfg: DigitizeConfig) -> E.DigitizeError:
+    code, detail = err.code, err.detail
     if code == "image_too_large":
         w, _, h = detail.partition("x")
         dims = (int(w), int(h)) if w.isdigit() and h.isdigit() else (0, 0)
-        return E.ImageTooLarge(name, dims[0], dims[1], cfg.limits.max_pixels)
+        return E.ImageTooLarge(name, dims[0], dims[1], cfg.limits.max_source_pixels)
     if code == "ocr_failed":
         return E.OcrFailed(name, detail)
     return E.CorruptFile(name, detail)
 
 
-def layout_words(layout: str) -> list[tuple[str, float, int, int, int, int, int]]:
+def layout_words(layout: str) -> list[Word]:
     """Word boxes for a text-layer page, from its layout text (a character is ~10 px, a line 50 px),
     so the same field extraction serves text-layer pages and OCR pages."""
     words = []
     for j, line in enumerate(layout.splitlines()):
         for m in re.finditer(r"\S+", line):
-            words.append((m.group(), 100.0, m.start() * 10, j * 50, len(m.group()) * 10, 40, j))
+            words.append(Word(m.group(), 100.0, m.start() * 10, j * 50, len(m.group()) * 10, 40, j))
     return words
 
 
@@ -137,7 +140,7 @@ def digitize_files(
     stems: Sequence[str | None] | None = None,
     forms: Sequence[str | None] | None = None,
     lang: str | None = None,
-    on_page: Callable[[int, dict[str, Any]], None] | None = None,
+    on_page: Callable[[int, PageResult], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
     out_dirs: Sequence[Path | str | None] | None = None,
@@ -184,7 +187,7 @@ def digitize_files(
     workdir = tempfile.mkdtemp(prefix="lienthong-ocr-")
     params = _params(cfg, workdir, lang)
     pending: dict[int, int] = {}
-    page_results: dict[int, dict[int, dict[str, Any]]] = {i: {} for i in range(n)}
+    page_results: dict[int, dict[int, PageResult]] = {i: {} for i in range(n)}
     jobs: list[PageJob] = []
     for i, opened in enumerate(intakes):
         if opened is None:
@@ -192,21 +195,14 @@ def digitize_files(
         pending[i] = len(opened.pages)
         for pg in opened.pages:
             if isinstance(pg, TextPage):
-                words = pg.text.split()
-                page_results[i][pg.index] = {
-                    "file_index": i,
-                    "index": pg.index,
-                    "source": "text_layer",
-                    "text": pg.text,
-                    "confidence": 100.0,
-                    "low_confidence_share": 0.0,
-                    "word_count": len(words),
-                    "words": layout_words(pg.layout or pg.text),
-                    "rotation": 0,
-                    "skew_degrees": 0.0,
-                    "timings": {},
-                    "error": None,
-                }
+                page_results[i][pg.index] = PageResult(
+                    i,
+                    pg.index,
+                    "text_layer",
+                    pg.text,
+                    layout_words(pg.layout or pg.text),
+                    confidence=100.0,
+                )
             else:
                 jobs.append(pg)
 
@@ -232,11 +228,12 @@ def digitize_files(
                 finish(i)
         pages = run_pages(jobs, params) if run_pages is not None else _run(jobs, params, cfg)
         for page in pages:
-            if "pdf_bytes" in page:  # OCRed on another machine: its PDF came back in the result
-                page["pdf"] = str(Path(workdir) / f"f{page['file_index']}-p{page['index']:05d}-x.pdf")
-                Path(page["pdf"]).write_bytes(page.pop("pdf_bytes"))
-            i = page["file_index"]
-            page_results[i][page["index"]] = page
+            if page.pdf_bytes is not None:  # OCRed on another machine: its PDF came with it
+                page.pdf = str(Path(workdir) / f"f{page.file_index}-p{page.index:05d}-x.pdf")
+                Path(page.pdf).write_bytes(page.pdf_bytes)
+                page.pdf_bytes = None
+            i = page.file_index
+            page_results[i][page.index] = page
             if on_page:
                 on_page(i, page)
             if len(page_results[i]) == pending[i]:
@@ -246,7 +243,7 @@ def digitize_files(
     return results
 
 
-def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
+def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Iterator[PageResult]:
     """Pages as their batch finishes (see :func:`batches`). A dead worker process is replaced
     once; its pages are retried."""
     from concurrent.futures import as_completed
@@ -256,8 +253,8 @@ def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
         if not todo:
             return
         pool = get_pool(cfg.ocr)
-        futures: dict[Future[list[dict[str, Any]]], list[PageJob]] = {
-            pool.submit(run_pages, batch, params): batch
+        futures: dict[Future[list[PageResult]], list[PageJob]] = {
+            pool.submit(_pool_run_pages, batch, params): batch
             for batch in batches(todo, cfg.ocr.worker_count(), cfg.ocr.batch_pages)
         }
         todo = []
@@ -269,59 +266,65 @@ def _run(jobs: list[PageJob], params: OcrParams, cfg: DigitizeConfig) -> Any:
         if todo:
             reset_pool()
     for j in todo:
-        yield {
-            "file_index": j.file_index,
-            "index": j.index,
-            "timings": {},
-            "error": {"code": "ocr_failed", "detail": "worker process died"},
-        }
+        yield PageResult.failed(j.file_index, j.index, "ocr_failed", "worker process died")
 
 
 def _finish(
     res: FileResult,
     intake: IntakeFile,
-    pages: dict[int, dict[str, Any]],
+    pages: dict[int, PageResult],
     out: Path,
     cfg: DigitizeConfig,
     form_hint: str | None,
 ) -> None:
+    """The file's outcome from its pages. A page that failed fails alone: the others are read and
+    the component goes to review with the page named. Only a file none of whose pages could be
+    read is refused."""
     t0 = time.perf_counter()
     ordered = [pages[k] for k in sorted(pages)]
-    failed = [p for p in ordered if p.get("error")]
-    if failed:
-        res.error = _page_error(intake.name, failed[0]["error"], cfg)
-        res.seconds = sum(p["timings"].get("total", 0.0) for p in ordered)
+    read = [p for p in ordered if p.error is None]
+    failed = [p for p in ordered if p.error is not None]
+    if not read:
+        assert failed[0].error is not None
+        res.error = _page_error(intake.name, failed[0].error, cfg)
+        res.seconds = sum(p.timings.get("total", 0.0) for p in ordered)
         return
-    for p in ordered:
-        p["word_count"] = p.get("word_count") or len(p.get("words", []))
-    res.form, res.fields = fields_for(form_hint, ordered)
-    reasons: list[Reason] = [r for p in ordered for r in check_page(p, cfg)]
+    res.form, res.fields = fields_for(form_hint, read)
+    reasons: list[Reason] = [_failed_reason(intake.name, p, cfg) for p in failed]
+    reasons += [r for p in read for r in check_page(p, cfg)]
     if res.form:
-        reasons += check_fields(
-            res.fields, FORMS[res.form]["required"], cfg, field_labels(res.form)
-        )
+        reasons += check_fields(res.fields, FORMS[res.form]["required"], cfg, field_labels(res.form))
     res.reasons = reasons_as_dicts(reasons)
     res.review = bool(reasons)
-    weights = [(p["confidence"], p["word_count"]) for p in ordered if p["word_count"]]
+    res.notes += [f"page {p.page}: {n}" for p in read for n in p.notes]
+    weights = [(p.confidence, p.word_count) for p in read if p.word_count]
     total = sum(w for _, w in weights)
     res.confidence = round(sum(c * w for c, w in weights) / total, 2) if total else None
     res.sha256 = _sha256(intake.path)
-    res.pages = [
-        {k: v for k, v in p.items() if k not in ("words", "pdf", "file_index")}
-        | {"page": p["index"] + 1}
-        for p in ordered
-    ]
+    res.pages = ordered
     _write_outputs(res, intake, ordered, out)
-    res.seconds = sum(p["timings"].get("total", 0.0) for p in ordered) + time.perf_counter() - t0
+    for p in ordered:
+        p.pdf = None  # a file of the scratch directory, which goes with the call
+    res.seconds = sum(p.timings.get("total", 0.0) for p in ordered) + time.perf_counter() - t0
     res.outputs["json"] = str(out / f"{res.stem}.json")
     _atomic_write(
         out / f"{res.stem}.json",
         json.dumps(
-            res.summary() | {"page_details": res.pages}, ensure_ascii=False, indent=1
+            res.summary() | {"page_details": [p.details() for p in ordered]},
+            ensure_ascii=False,
+            indent=1,
         ).encode("utf-8"),
     )
-    # Words stay in memory for the caller (review forms), never in the JSON: it is read by people.
-    res.pages = [p | {"words": q.get("words", [])} for p, q in zip(res.pages, ordered, strict=True)]
+
+
+def _failed_reason(name: str, page: PageResult, cfg: DigitizeConfig) -> Reason:
+    assert page.error is not None
+    err = _page_error(name, page.error, cfg)
+    return Reason(
+        "page_failed",
+        f"Trang {page.page}: không đọc được ({err.code}). {err.message_vi}",
+        page.page,
+    )
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -330,15 +333,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _write_outputs(
-    res: FileResult, intake: IntakeFile, pages: list[dict[str, Any]], out: Path
-) -> None:
+def _write_outputs(res: FileResult, intake: IntakeFile, pages: list[PageResult], out: Path) -> None:
     pdf_path = out / f"{res.stem}.pdf"
     tmp = pdf_path.with_name(pdf_path.name + ".part")
-    if len(pages) == 1 and pages[0]["source"] != "text_layer":
+    if len(pages) == 1 and pages[0].pdf:
         # One OCRed page: tesseract's PDF is the output as it is. Parsing and rewriting it with
         # pypdf would cost ~15 ms a file and change nothing a reader sees.
-        shutil.copyfile(pages[0]["pdf"], tmp)
+        shutil.copyfile(pages[0].pdf, tmp)
     else:
         _merge_pdf(intake, pages, tmp)
     os.replace(tmp, pdf_path)
@@ -346,22 +347,30 @@ def _write_outputs(
     res.outputs = {"pdf": str(pdf_path), "txt": str(out / f"{res.stem}.txt")}
 
 
-def _merge_pdf(intake: IntakeFile, pages: list[dict[str, Any]], dest: Path) -> None:
-    """The component's PDF: text-layer pages from the source file, OCRed pages from tesseract's."""
+def _merge_pdf(intake: IntakeFile, pages: list[PageResult], dest: Path) -> None:
+    """The component's PDF: text-layer pages from the source file, OCRed pages from tesseract's,
+    and a page that could not be read as the source has it (when pypdf can copy it) so that the
+    official reviewing the component sees it."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
     source: PdfReader | None = None
     with contextlib.ExitStack() as files:
         for p in pages:
-            if p["source"] == "text_layer":
+            if p.pdf:
+                writer.add_page(PdfReader(files.enter_context(open(p.pdf, "rb"))).pages[0])
+                continue
+            if intake.kind != "pdf":
+                continue
+            try:
                 if source is None:
                     source = PdfReader(files.enter_context(intake.path.open("rb")), strict=False)
                     if source.is_encrypted:
                         source.decrypt("")
-                writer.add_page(source.pages[p["index"]])
-            else:
-                writer.add_page(PdfReader(files.enter_context(open(p["pdf"], "rb"))).pages[0])
+                writer.add_page(source.pages[p.index])
+            except Exception:  # noqa: BLE001 - a page pypdf cannot copy is left out of the PDF
+                if p.source == "text_layer":
+                    raise
         with dest.open("wb") as fh:
             writer.write(fh)
 
@@ -377,9 +386,7 @@ def digitize_file(
     lang: str | None = None,
 ) -> FileResult:
     """Digitize one file; raises the file's :class:`DigitizeError` instead of returning it."""
-    (res,) = digitize_files(
-        [path], out_dir, cfg, names=[name], stems=[stem], forms=[form], lang=lang
-    )
+    (res,) = digitize_files([path], out_dir, cfg, names=[name], stems=[stem], forms=[form], lang=lang)
     if res.error is not None:
         raise res.error
     return res

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from lienthong.digitize.config import DigitizeConfig
+from lienthong.digitize.result import PageResult
 
 # Initial consonant, vowel nucleus, final consonant of a Vietnamese syllable (tones removed).
 _SYLLABLE = re.compile(
@@ -77,18 +78,18 @@ class Reason:
     value: float | None = None
 
 
-def check_page(page: dict[str, Any], cfg: DigitizeConfig) -> list[Reason]:
+def check_page(page: PageResult, cfg: DigitizeConfig) -> list[Reason]:
     """Reasons to review one page's OCR; a text-layer page or a blank page has none."""
-    if page.get("source") == "text_layer":
+    if page.source == "text_layer":
         return []
-    q, n = cfg.quality, page["index"] + 1
+    q, n = cfg.quality, page.page
     out: list[Reason] = []
-    words = page.get("word_count", 0)
+    words = page.word_count
     if words == 0:
-        if page.get("ink_share", 0.0) > 0.003:
+        if page.ink_share > 0.003:
             out.append(Reason("no_text", f"Trang {n}: không nhận dạng được chữ nào.", n))
         return out
-    conf = page.get("confidence") or 0.0
+    conf = page.confidence
     if conf < q.page_min_confidence:
         out.append(
             Reason(
@@ -99,7 +100,7 @@ def check_page(page: dict[str, Any], cfg: DigitizeConfig) -> list[Reason]:
                 conf,
             )
         )
-    low = page.get("low_confidence_share", 0.0)
+    low = page.low_confidence_share
     if low > q.max_low_confidence_share:
         out.append(
             Reason(
@@ -110,7 +111,7 @@ def check_page(page: dict[str, Any], cfg: DigitizeConfig) -> list[Reason]:
                 low,
             )
         )
-    d = diacritics_check(page.get("text", ""), cfg)
+    d = diacritics_check(page.text, cfg)
     if d.broken:
         out.append(
             Reason(

@@ -50,11 +50,11 @@ def test_born_digital_pdf_is_read_from_its_text_layer_without_ocr(
     monkeypatch.setattr(pytesseract.pytesseract, "run_tesseract", no_ocr)
     cfg = load_config(ocr={"executor": "thread"})
     res = digitize_file(tmp_path / "e.pdf", tmp_path / "out", cfg)
-    assert [p["source"] for p in res.pages] == ["text_layer", "text_layer"]
-    assert "GIẤY CHỨNG SINH" in res.pages[0]["text"] and "GIẤY BÁO TỬ" in res.pages[1]["text"]
+    assert [p.source for p in res.pages] == ["text_layer", "text_layer"]
+    assert "GIẤY CHỨNG SINH" in res.pages[0].text and "GIẤY BÁO TỬ" in res.pages[1].text
     assert res.form == "birth_certificate" and not res.review
     assert len(PdfReader(res.outputs["pdf"]).pages) == 2
-    assert texts[0].split("\n")[5] in res.pages[0]["text"]
+    assert texts[0].split("\n")[5] in res.pages[0].text
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_each_file_gets_a_searchable_pdf_text_and_json(ocr_results) -> None:
     assert (
         page["confidence"] > 80
         and "ocr" in page["timings"]
-        and page["text"] == res.pages[0]["text"]
+        and page["text"] == res.pages[0].text
     )
     assert data["confidence"] == res.confidence and data["pages"] == 1
 
@@ -113,9 +113,9 @@ def test_upside_down_and_sideways_scans_are_turned_before_reading(tmp_path: Path
         load_config(),
     )
     # ``rotation`` is the clockwise turn that undid the scan's counter-clockwise one.
-    assert [r.pages[0]["rotation"] for r in results] == [180, 270]
+    assert [r.pages[0].rotation for r in results] == [180, 270]
     for form, res in zip(forms, results, strict=True):
-        assert res.pages[0]["confidence"] > 80
+        assert res.pages[0].confidence > 80
         assert res.fields["number"]["value"] == form.fields["number"]
 
 
@@ -124,7 +124,7 @@ def test_skewed_scan_is_straightened(tmp_path: Path) -> None:
         33, Degradation(skew_degrees=2.5, blur_radius=0.4, noise_sigma=5, jpeg_quality=75)
     )
     res = digitize_file(form.save(tmp_path / "s.jpg"), tmp_path / "out")
-    assert abs(res.pages[0]["skew_degrees"] - 2.5) < 0.2
+    assert abs(res.pages[0].skew_degrees - 2.5) < 0.2
     assert res.fields["mother_citizen_id"]["value"] == form.fields["mother_citizen_id"]
 
 
@@ -135,7 +135,7 @@ def test_slightly_skewed_scan_is_read_as_scanned_with_every_field(tmp_path: Path
         34, Degradation(skew_degrees=-0.9, blur_radius=0.6, noise_sigma=9, jpeg_quality=60)
     )
     res = digitize_file(form.save(tmp_path / "s.jpg"), tmp_path / "out")
-    assert res.pages[0]["skew_degrees"] == 0.0 and res.pages[0]["rotation"] == 0
+    assert res.pages[0].skew_degrees == 0.0 and res.pages[0].rotation == 0
     truth = _truth(form)
     assert _field_accuracy(res.fields, truth) == 1.0, {
         n: (res.fields.get(n, {}).get("value"), truth[n]) for n in truth
@@ -147,10 +147,10 @@ def test_scanned_pdf_and_multipage_tiff_are_split_into_pages(tmp_path: Path) -> 
     write_pdf([a.image, b.image], tmp_path / "scan.pdf")
     write_tiff([b.image, a.image], tmp_path / "scan.tif")
     pdf, tif = digitize_files([tmp_path / "scan.pdf", tmp_path / "scan.tif"], tmp_path / "out")
-    assert [p["source"] for p in pdf.pages] == ["pdf_image", "pdf_image"]  # no re-rendering
-    assert [p["source"] for p in tif.pages] == ["tiff_frame", "tiff_frame"]
+    assert [p.source for p in pdf.pages] == ["pdf_image", "pdf_image"]  # no re-rendering
+    assert [p.source for p in tif.pages] == ["tiff_frame", "tiff_frame"]
     assert pdf.form == "death_notice" and tif.form == "birth_certificate"
-    assert "GIẤY CHỨNG SINH" in pdf.pages[1]["text"] and "GIẤY BÁO TỬ" in tif.pages[1]["text"]
+    assert "GIẤY CHỨNG SINH" in pdf.pages[1].text and "GIẤY BÁO TỬ" in tif.pages[1].text
     assert len(PdfReader(pdf.outputs["pdf"]).pages) == 2
 
 
@@ -161,7 +161,7 @@ def test_vector_pdf_page_without_text_is_rasterized(tmp_path: Path) -> None:
     c.showPage()
     c.save()
     res = digitize_file(tmp_path / "drawn.pdf", tmp_path / "out")
-    assert res.pages[0]["source"] == "pdf_raster" and res.pages[0]["dpi"] == 300
+    assert res.pages[0].source == "pdf_render" and res.pages[0].dpi == 300
 
 
 def test_pdf_hiding_a_fifty_thousand_pixel_image_is_refused(tmp_path: Path) -> None:
@@ -261,16 +261,16 @@ def test_a_batch_of_pages_is_read_by_one_tesseract_run_as_each_page_alone(
     runs = _runs(monkeypatch)
     together = ocr_pages(jobs, params)
     assert len(runs) == 1 and runs[0].endswith(".list")  # the language model loaded once
-    assert [p["index"] for p in together] == [0, 0, 0]
-    assert [p["file_index"] for p in together] == [0, 1, 2]
-    assert [p["rotation"] for p in together] == [0, 0, 180]
+    assert [p.index for p in together] == [0, 0, 0]
+    assert [p.file_index for p in together] == [0, 1, 2]
+    assert [p.rotation for p in together] == [0, 0, 180]
     for one, batched, form in zip(alone, together, forms, strict=True):
-        assert batched["error"] is None
+        assert batched.error is None
         # The same engine on the same pixels: the same reading, page for page.
-        assert batched["text"] == one["text"] and batched["confidence"] == one["confidence"]
-        assert [w[:6] for w in batched["words"]] == [w[:6] for w in one["words"]]
-        assert form.fields["number"] in batched["text"]
-        pdf = PdfReader(batched["pdf"])  # each page gets its own one-page searchable PDF
+        assert batched.text == one.text and batched.confidence == one.confidence
+        assert [w[:6] for w in batched.words] == [w[:6] for w in one.words]
+        assert form.fields["number"] in batched.text
+        pdf = PdfReader(batched.pdf)  # each page gets its own one-page searchable PDF
         assert len(pdf.pages) == 1 and form.fields["number"] in pdf.pages[0].extract_text()
 
 
@@ -289,15 +289,15 @@ def test_a_bad_page_in_a_batch_fails_alone_and_a_refused_batch_is_read_page_by_p
     def refused(*a, **k):
         raise ocr.PageError("ocr_failed", "tesseract died")
 
-    monkeypatch.setattr(ocr, "_tesseract_batch", refused)
+    monkeypatch.setattr(ocr.tesseract, "read_batch", refused)
     runs = _runs(monkeypatch)
     pages = ocr.ocr_pages(jobs, params)
-    assert pages[1]["error"]["code"] == "corrupt_file" and pages[1]["file_index"] == 9
+    assert pages[1].error.code == "corrupt_file" and pages[1].file_index == 9
     good = [pages[0], *pages[2:]]
-    assert all(p["error"] is None for p in good)
+    assert all(p.error is None for p in good)
     assert len(runs) >= 3 and not any(r.endswith(".list") for r in runs)
     for page, form in zip(good, forms, strict=True):
-        assert form.fields["number"] in page["text"]
+        assert form.fields["number"] in page.text
 
 
 def test_pages_of_many_files_share_batches_and_each_file_gets_its_own_outputs(

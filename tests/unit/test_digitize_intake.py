@@ -128,17 +128,21 @@ def test_fifty_thousand_pixel_square_image_is_refused_without_decoding(tmp_path:
     assert "50000 x 50000" in ei.value.message and "300 DPI" in _vi(ei.value)
 
 
-def test_pdf_page_too_large_to_rasterize_is_refused(tmp_path: Path, cfg) -> None:
+def test_a_huge_pdf_page_is_listed_for_ocr_not_refused(tmp_path: Path, cfg) -> None:
+    # 200 x 200 inches is 60000 x 60000 pixels at 300 DPI: it is rendered at the resolution the
+    # pixel limit allows (see test_digitize_formats), not refused for its nominal size.
     w = PdfWriter()
-    w.add_blank_page(14_400, 14_400)  # 200 x 200 inches: 60000 x 60000 pixels at 300 DPI
+    w.add_blank_page(14_400, 14_400)
     w.write(tmp_path / "poster.pdf")
-    with pytest.raises(E.ImageTooLarge):
-        open_file(tmp_path / "poster.pdf", cfg)
+    (job,) = open_file(tmp_path / "poster.pdf", cfg).ocr_jobs
+    assert job.kind == "pdf_page"
 
 
-def test_pixel_limit_is_configurable(tmp_path: Path, scan: Path) -> None:
+def test_source_pixel_limit_is_configurable(tmp_path: Path, scan: Path) -> None:
     with pytest.raises(E.ImageTooLarge):
-        open_file(scan, load_config(limits={"max_pixels": 1_000_000}))
+        open_file(scan, load_config(limits={"max_source_pixels": 1_000_000}))
+    # The OCR raster limit alone does not refuse an image: it is read at a lower resolution.
+    assert open_file(scan, load_config(limits={"max_pixels": 1_000_000})).ocr_jobs
 
 
 def test_jpeg_named_pdf_is_refused_as_lying_extension(tmp_path: Path, scan: Path, cfg) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from lienthong.digitize.config import load_config
 from lienthong.digitize.fields import FORMS, detect_form, extract_fields, field_labels
 from lienthong.digitize.geometry import analyse, upright_score
 from lienthong.digitize.quality import check_fields, check_page, deaccent, diacritics_check
+from lienthong.digitize.result import PageResult, Word
 from samples.forms import Degradation, birth_certificate_layout, death_notice_layout, make_form
 
 
@@ -31,7 +33,7 @@ def _words_of(lines, conf: float = 95.0, skew_degrees: float = 0.0):
             x = int(s.x_mm * 11.8)
             for w in s.text.split():
                 y = int(ln.y_mm * 11.8) - 40 - round(t * (x + 6 * len(w)))
-                words.append((w, conf, x, y, 12 * len(w), 46, j))
+                words.append(Word(w, conf, x, y, 12 * len(w), 46, j))
                 x += 12 * len(w) + 14
     return words
 
@@ -59,25 +61,16 @@ def test_syllables_missing_their_vowels_are_flagged(cfg) -> None:
 
 def test_page_under_the_confidence_threshold_goes_to_review(cfg) -> None:
     text = make_form("birth_certificate", 2, Degradation.none()).text
-    page = {
-        "index": 0,
-        "source": "image",
-        "text": text,
-        "confidence": 61.0,
-        "low_confidence_share": 0.4,
-        "word_count": 120,
-    }
+    page = PageResult(0, 0, "image", text, confidence=61.0, low_confidence_share=0.4)
     codes = {r.code for r in check_page(page, cfg)}
     assert codes == {"low_page_confidence", "many_low_confidence_words"}
-    assert not check_page({**page, "confidence": 93.0, "low_confidence_share": 0.02}, cfg)
+    assert not check_page(replace(page, confidence=93.0, low_confidence_share=0.02), cfg)
 
 
 def test_text_layer_pages_and_blank_pages_need_no_review(cfg) -> None:
-    assert not check_page(
-        {"index": 0, "source": "text_layer", "text": "x", "confidence": 100.0}, cfg
-    )
-    assert not check_page({"index": 1, "source": "image", "word_count": 0, "ink_share": 0.0}, cfg)
-    assert check_page({"index": 1, "source": "image", "word_count": 0, "ink_share": 0.05}, cfg)
+    assert not check_page(PageResult(0, 0, "text_layer", "x", confidence=100.0), cfg)
+    assert not check_page(PageResult(0, 1, "image", ink_share=0.0), cfg)
+    assert check_page(PageResult(0, 1, "image", ink_share=0.05), cfg)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +80,7 @@ def test_text_layer_pages_and_blank_pages_need_no_review(cfg) -> None:
 @pytest.mark.parametrize("seed", [1, 7, 23])
 def test_fields_are_read_back_from_word_positions(kind, layout, seed) -> None:
     lines, truth = layout(seed)
-    fields = extract_fields(kind, [{"index": 0, "words": _words_of(lines)}])
+    fields = extract_fields(kind, [PageResult(0, 0, words=_words_of(lines))])
     expected = _expected(truth)
     for name, f in fields.items():
         if name in expected:
@@ -102,7 +95,7 @@ def test_fields_of_a_page_left_skewed_are_read_along_its_text_lines(skew: float)
     # Pages skewed less than deskew.min_degrees are OCRed as scanned: rows follow the lines' slope.
     lines, truth = birth_certificate_layout(5)
     words = _words_of(lines, skew_degrees=skew)
-    fields = extract_fields("birth_certificate", [{"index": 0, "words": words}])
+    fields = extract_fields("birth_certificate", [PageResult(0, 0, words=words)])
     expected = _expected(truth)
     for name, f in fields.items():
         if name in expected:
@@ -115,7 +108,7 @@ def test_missing_and_weak_fields_go_to_review(cfg) -> None:
     lines, _ = birth_certificate_layout(3)
     words = [w for w in _words_of(lines) if not w[0].startswith("Giới")]
     words = [(w[0], 30.0, *w[2:]) if w[0].isdigit() else w for w in words]
-    fields = extract_fields("birth_certificate", [{"index": 0, "words": words}])
+    fields = extract_fields("birth_certificate", [PageResult(0, 0, words=words)])
     reasons = check_fields(
         fields, FORMS["birth_certificate"]["required"], cfg, field_labels("birth_certificate")
     )
