@@ -72,6 +72,7 @@ def run_demo(*, dossiers: int = 9, seed: int = 2026, speed: float = 3000.0,
 
         result = demo(dossiers=dossiers, seed=seed, timeout_s=timeout_s)
         print_summary(console, result)
+        print_citizens(console, result["codes"], seed)  # citizen (#19): messages sent, a few ratings
         print_index(console)
         console.print(
             "\nOpen the Prefect UI to see every run, its timeline and the demo's artifacts: "
@@ -101,6 +102,17 @@ def print_summary(console: Console, result: dict[str, Any]) -> None:
         a.add_row(agency, str(d["steps"]), str(d["early"]), str(d["on_time"]), str(d["late"]),
                   f"{d['on_time_rate']:.1f}%")
     console.print(a)
+
+
+def print_citizens(console: Console, codes: list[str], seed: int) -> None:
+    """What the demo's citizens heard (the messages relayed to the local sink) and a few of them
+    rating their delivered dossiers, as from the status page; the index below counts the ratings."""
+    from lienthong.notify import relay
+    from samples.ratings import rate_delivered
+
+    sent = relay()
+    rated = rate_delivered(codes, seed=seed)
+    console.print(f"\nCitizen messages sent: {sent['sent']} (local sink); dossiers rated by their citizens: {rated}")
 
 
 def print_index(console: Console) -> None:

@@ -243,6 +243,18 @@ def _indicator(
     elif spec.kind == "payment_rate":
         fee = [r for r in detailed if r.fee_bearing]
         num, den, value = _ratio(sum(r.paid_online for r in fee), len(fee))
+    elif spec.kind == "satisfaction_rate":
+        # 5.4: 100% - (late rate + share with a dislike) over the dossiers judged for 2.1; only
+        # where citizens rated, or the indicator would score full marks on no answer at all.
+        scope = [r for r in recs if evals[r.code].verdict != "pending"]
+        if any(r.rating is not None for r in scope):
+            late = sum(evals[r.code].verdict == "late" for r in scope)
+            disliked = sum(r.disliked for r in scope)
+            num, den = len(scope) - late - disliked, len(scope)
+            value = max(0.0, num / den)
+    elif spec.kind == "rating_coverage":
+        delivered = [r for r in recs if r.status == 10]
+        num, den, value = _ratio(sum(r.rating is not None for r in delivered), len(delivered))
     points = None
     if value is not None and spec.max_points and spec.kind != "mean_processing_days":
         # Below the threshold the score is rate x max / threshold; at or above it, full marks.

@@ -68,6 +68,10 @@ class IndexRecord:
     synced: bool | None = None
     steps: list[StepFact] = field(default_factory=list)
     late_agency: str | None = None
+    # The citizen's satisfaction rating (lienthong.citizen.ratings): overall level, and whether any
+    # answer was a dislike. None: not rated.
+    rating: int | None = None
+    disliked: bool = False
 
     @property
     def detail_known(self) -> bool:
@@ -153,6 +157,14 @@ def load_records(
             synced=False,
         )
     if recs:
+        from lienthong.citizen.ratings import CitizenRating
+
+        by_code = {rec.code: rec for rec in recs.values()}
+        for code, overall, disliked in session.execute(
+            select(CitizenRating.dossier_code, CitizenRating.overall, CitizenRating.disliked)
+            .where(CitizenRating.dossier_code.in_(select(d.code).where(where).scalar_subquery()))
+        ):
+            by_code[code].rating, by_code[code].disliked = overall, bool(disliked)
         firsts: dict[int, dict[int, datetime]] = defaultdict(dict)
         for dossier_id, status, at in session.execute(
             select(StatusHistory.dossier_id, StatusHistory.to_status, func.min(StatusHistory.at))

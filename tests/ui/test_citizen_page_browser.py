@@ -76,3 +76,29 @@ def test_the_status_page_reads_on_a_phone_and_on_the_desk(gateway, browser, scre
     assert "Bản chính Giấy chứng sinh" in got["missing"]
     assert got["scroll"] <= got["width"], "the page scrolls sideways"
     assert got["minFont"] >= 16
+
+
+def test_a_citizen_rates_the_delivered_dossier_on_a_phone(gateway, browser):
+    from selenium.webdriver.common.by import By
+
+    code = receive(make_submission("lien-thong-khai-sinh", random.Random(12), T)).dossier_code
+    with session_scope() as s:
+        for event in ("start_processing", "resolve", "deliver"):
+            apply_event(s, code, event, T, get_calendar(), actor="test")
+        uid = s.execute(select(DossierRow.uid).where(DossierRow.code == code)).scalar_one()
+        url = capability.current_url(s, uid)
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    browser.get(url)
+    choice = browser.find_element(By.CSS_SELECTOR, "input[name='q1'][value='3']")
+    label = choice.find_element(By.XPATH, "..")
+    assert label.size["height"] >= 44 and label.text.strip() == "Rất hài lòng"  # a finger-sized target
+    label.click()
+    button = browser.find_element(By.ID, "send-rating")
+    assert button.size["height"] >= 44
+    button.click()
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    rated = WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located((By.ID, "rated"))).text
+    assert "Ông/Bà đã đánh giá" in rated and "Rất hài lòng" in rated
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")

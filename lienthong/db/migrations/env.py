@@ -8,6 +8,7 @@ from sqlalchemy import pool
 # The feature tables live beside their code and import Base from lienthong.db.models; importing them
 # here (not from models.py, which would be a cycle) puts them in the metadata Alembic compares.
 from lienthong.citizen import capability as _status_capability  # noqa: F401
+from lienthong.citizen import ratings as _citizen_ratings  # noqa: F401
 from lienthong.db import get_engine
 from lienthong.db.models import Base
 from lienthong.gateway import models as _gateway_models  # noqa: F401
