@@ -61,7 +61,7 @@ class CitizenMessage(Base):
     channels: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     # pending -> sent -> delivered | undelivered; pending -> failed (no channel took it);
-    # skipped: nothing to send (no phone number, the citizen asked for none, the event too old).
+    # skipped: nothing to send (no phone number, the citizen asked for none).
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     channel_index: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     channel: Mapped[str | None] = mapped_column(String(16))
@@ -310,7 +310,9 @@ def _message_of(session: Session, h: Any, d: DossierRow) -> tuple[str, str, dict
 
 def collect(*, limit: int = 1000) -> int:
     """Queue the messages of status changes not collected yet; returns how many rows were added
-    (one per event, ``skipped`` when there is nothing to send)."""
+    (one per event, ``skipped`` when there is nothing to send). Changes older than
+    ``max_event_age_hours`` are left alone: a first run over an old database, or a relay that was
+    off for long, does not flood citizens with old news."""
     from sqlalchemy import func
 
     from lienthong.citizen.capability import current_url
@@ -323,15 +325,15 @@ def collect(*, limit: int = 1000) -> int:
         done = select(CitizenMessage.id).where(CitizenMessage.history_id == StatusHistory.id).exists()
         found = s.execute(
             select(StatusHistory, DossierRow).join(DossierRow, DossierRow.id == StatusHistory.dossier_id)
-            .where(StatusHistory.id > top - LOOKBACK, StatusHistory.event.in_(COLLECTED), ~done)
+            .where(StatusHistory.id > top - LOOKBACK, StatusHistory.event.in_(COLLECTED),
+                   StatusHistory.at >= now - cfg.max_age, ~done)
             .order_by(StatusHistory.id).limit(limit)
         ).all()
         values = []
         for h, d in found:
             kind, key, extra = _message_of(s, h, d)
-            old = "the event is too old to tell" if now - h.at > cfg.max_age else None
             values.append(_row_values(_as_dict(d), kind, f"{d.code}:{key}", current_url(s, d.uid), extra, now,
-                                      history_id=h.id, skip=old))
+                                      history_id=h.id))
         return _insert(s, values)
 
 
