@@ -82,12 +82,11 @@ def is_outage(exc: BaseException) -> bool:
 def outlast_outage(work: Callable[[], T], delays: Sequence[float] = OUTAGE_DELAYS) -> T:
     """``work()``, tried again after each delay while the database is unreachable. Only for work
     that is whole in one transaction (a read, or a ``session_scope`` that rolled back)."""
-    for delay in (*delays, None):
-        try:
-            return work()
-        except Exception as exc:
-            if delay is None or not is_outage(exc):
-                raise
-            log.warning("database unreachable (%s); trying again in %s s", type(exc).__name__, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+    from lienthong.retry import call_with_retries, fixed
+
+    def said(exc: BaseException, delay: float) -> None:
+        log.warning("database unreachable (%s); trying again in %s s", type(exc).__name__, delay)
+
+    return call_with_retries(
+        work, tries=len(delays) + 1, wait=fixed(delays), when=is_outage, sleep=time.sleep, on_retry=said
+    )

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lienthong.errors import ExitCode, LienThongError
 from lienthong.portal.payloads import get_portal_config
+from lienthong.retry import call_with_retries, exponential
 
 
 class PortalSettings(BaseSettings):
@@ -55,6 +56,14 @@ class PortalRejected(LienThongError):
 
 
 Outcome = Literal["created", "updated"]
+
+
+class _TryAgain(Exception):
+    """A failure another try may cure: the network, a 5xx, or throttling (with its wait)."""
+
+    def __init__(self, what: str, *, retry_after: float | None = None) -> None:
+        super().__init__(what)
+        self.retry_after = retry_after
 
 
 class PortalClient:
@@ -115,45 +124,60 @@ class PortalClient:
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None, *, auth: bool = True
     ) -> httpx.Response:
-        attempt, renewed = 0, False
+        backoff = exponential(self.s.backoff_seconds, self.s.backoff_max_seconds)
+
+        def wait(attempt: int, exc: BaseException) -> float:
+            retry_after = exc.retry_after if isinstance(exc, _TryAgain) else None
+            return retry_after if retry_after is not None else backoff(attempt, exc)
+
+        try:
+            return call_with_retries(
+                lambda: self._send_once(method, path, body, auth=auth),
+                tries=self.s.max_retries + 1,
+                wait=wait,
+                when=lambda exc: isinstance(exc, _TryAgain),
+                sleep=self.sleep,
+            )
+        except _TryAgain as exc:
+            tries = self.s.max_retries + 1
+            if exc.retry_after is not None:
+                raise PortalError(
+                    f"{path}: still throttled after {tries} tries",
+                    message_vi="Cổng DVCQG đang giới hạn tần suất; sẽ đồng bộ lại sau.",
+                ) from None
+            raise PortalError(
+                f"{path}: portal unavailable after {tries} tries ({exc})",
+                message_vi="Không kết nối được Cổng DVCQG; sẽ đồng bộ lại sau.",
+            ) from None
+
+    def _send_once(
+        self, method: str, path: str, body: dict[str, Any] | None, *, auth: bool
+    ) -> httpx.Response:
+        """One try (an expired token renewed once within it); a failure worth another try raises
+        :class:`_TryAgain`."""
+        renewed = False
         while True:
             headers = {}
             token = None
             if auth:
                 token = self._token or self._login()
                 headers["Authorization"] = f"Bearer {token}"
-            error: str
             try:
                 resp = self.http.request(method, path, json=body, headers=headers)
             except httpx.TransportError as exc:
-                error = type(exc).__name__
-            else:
-                if resp.status_code == 401 and auth and not renewed:
-                    renewed = True
-                    self._login(stale=token)
-                    continue
-                if resp.status_code == 429:
-                    self.throttled += 1
-                    wait = _retry_after(resp, self.s.backoff_seconds)
-                    attempt += 1
-                    if attempt > self.s.max_retries:
-                        raise PortalError(
-                            f"{path}: still throttled after {attempt} tries",
-                            message_vi="Cổng DVCQG đang giới hạn tần suất; sẽ đồng bộ lại sau.",
-                        )
-                    self.sleep(wait)
-                    continue
-                if resp.status_code < 500:
-                    return resp
-                error = f"HTTP {resp.status_code}"
-            attempt += 1
-            self.retries += 1
-            if attempt > self.s.max_retries:
-                raise PortalError(
-                    f"{path}: portal unavailable after {attempt} tries ({error})",
-                    message_vi="Không kết nối được Cổng DVCQG; sẽ đồng bộ lại sau.",
-                )
-            self.sleep(min(self.s.backoff_max_seconds, self.s.backoff_seconds * 2 ** (attempt - 1)))
+                self.retries += 1
+                raise _TryAgain(type(exc).__name__) from exc
+            if resp.status_code == 401 and auth and not renewed:
+                renewed = True
+                self._login(stale=token)
+                continue
+            if resp.status_code == 429:
+                self.throttled += 1
+                raise _TryAgain("HTTP 429", retry_after=_retry_after(resp, self.s.backoff_seconds))
+            if resp.status_code >= 500:
+                self.retries += 1
+                raise _TryAgain(f"HTTP {resp.status_code}")
+            return resp
 
     def _call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         resp = self._send("POST", path, body)
