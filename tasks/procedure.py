@@ -128,7 +128,7 @@ def finish_dossier(dossier_code: str, outcomes: list[dict[str, Any]]) -> int:
 @task(name="stored-agency-result", cache_policy=NO_CACHE, **retrying(others=3))
 def stored_agency_result(step_ref: str) -> dict[str, Any] | None:
     """The agency's callback, if the gateway received it already (then the run need not wait)."""
-    from lienthong.gateway.service import stored_step_result
+    from lienthong.gateway.views import stored_step_result
 
     return stored_step_result(step_ref)
 

@@ -29,7 +29,9 @@ from lienthong.catalog import get_catalog, load_agencies
 from lienthong.citizen import routes as citizen_routes
 from lienthong.db import get_engine
 from lienthong.errors import CatalogError, LienThongError, UnknownProcedure
-from lienthong.gateway import service, signing
+from lienthong.gateway import signing
+from lienthong.gateway.accept import DEFAULT_SENDERS, accept_step_result, accept_supplement
+from lienthong.gateway.dossiers import DossierBatcher, accept_dossier, dossier_work
 from lienthong.gateway.errors import (
     BadHeaders,
     BodyTooLarge,
@@ -42,6 +44,7 @@ from lienthong.gateway.errors import (
     Unavailable,
     UnknownAgency,
 )
+from lienthong.gateway.inbox import Answer, Delivery
 from lienthong.gateway.ratelimit import rate_limiter, retry_after
 from lienthong.gateway.schemas import (
     Accepted,
@@ -51,6 +54,7 @@ from lienthong.gateway.schemas import (
     SupplementBody,
 )
 from lienthong.gateway.settings import GatewaySettings, get_gateway_settings
+from lienthong.gateway.views import dossier_view, status_path
 from lienthong.notify import callbacks as notify_callbacks
 from lienthong.payloads import Submission
 from lienthong.settings import get_settings
@@ -127,20 +131,20 @@ class Gateway:
         self.agencies = set(load_agencies(get_settings().config_dir)) | {"DVCQG"}
         self.limiter = rate_limiter(settings.rate_per_second, settings.rate_burst, settings.redis_url)
         self.batcher = (
-            service.DossierBatcher(settings.batch_size, settings.batch_threads) if settings.batch_size > 1 else None
+            DossierBatcher(settings.batch_size, settings.batch_threads) if settings.batch_size > 1 else None
         )
 
-    async def accept_dossier(self, delivery: service.Delivery, submission: Submission) -> service.Answer:
-        work = service.dossier_work(delivery, submission, self.status_url)
+    async def accept_dossier(self, delivery: Delivery, submission: Submission) -> Answer:
+        work = dossier_work(delivery, submission, self.status_url)
         if self.batcher is None:
-            return await run_in_threadpool(service.accept_dossier, delivery, submission, self.status_url)
+            return await run_in_threadpool(accept_dossier, delivery, submission, self.status_url)
         day = submission.received_local().date().isoformat()
         return await asyncio.wrap_future(self.batcher.submit(delivery, work, day))
 
     def status_url(self, code: str) -> str:
-        return (self.settings.public_url or "").rstrip("/") + service.status_path(code)
+        return (self.settings.public_url or "").rstrip("/") + status_path(code)
 
-    async def authenticate(self, request: Request, kind: str) -> tuple[service.Delivery, bytes]:
+    async def authenticate(self, request: Request, kind: str) -> tuple[Delivery, bytes]:
         h = request.headers
         length = h.get("content-length")
         if length is not None and not length.isdigit():
@@ -198,7 +202,7 @@ class Gateway:
                 message_vi="Cơ quan gửi quá nhiều yêu cầu; vui lòng thử lại sau.",
                 headers={"Retry-After": retry_after(wait)},
             )
-        return service.Delivery(agency, nonce, key, kind, path, digest), body
+        return Delivery(agency, nonce, key, kind, path, digest), body
 
     def authenticate_read(self, request: Request) -> str:
         """A signed GET: the agency, timestamp and nonce headers and the signature over an empty
@@ -251,7 +255,7 @@ class Gateway:
 def handles(agency: str, code: str, step_agencies: set[str]) -> bool:
     """Whether ``agency`` may read the dossier: the national portal and the one-stop desk, an
     agency with a step of it, or the one that sent it."""
-    if agency in service.DEFAULT_SENDERS or agency in step_agencies:
+    if agency in DEFAULT_SENDERS or agency in step_agencies:
         return True
     from sqlalchemy import select
 
@@ -302,7 +306,7 @@ def _check_procedure(sub: Submission) -> None:
         ) from None
 
 
-def _json(answer: service.Answer) -> Response:
+def _json(answer: Answer) -> Response:
     headers = {"Location": answer.body.get("status_url", "")}
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -387,7 +391,7 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
     async def supplement(code: str, request: Request) -> Response:
         delivery, body = await gw.authenticate(request, "supplement")
         parsed = _parse(SupplementBody, body)
-        return _json(await run_in_threadpool(service.accept_supplement, delivery, code, parsed, gw.status_url))
+        return _json(await run_in_threadpool(accept_supplement, delivery, code, parsed, gw.status_url))
 
     @app.post(
         "/v1/steps/{step_id}/result",
@@ -404,7 +408,7 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
     async def step_result(step_id: str, request: Request) -> Response:
         delivery, body = await gw.authenticate(request, "step_result")
         parsed = _parse(StepResultBody, body)
-        return _json(await run_in_threadpool(service.accept_step_result, delivery, step_id, parsed, gw.status_url))
+        return _json(await run_in_threadpool(accept_step_result, delivery, step_id, parsed, gw.status_url))
 
     @app.get(
         "/v1/dossiers/{code}",
@@ -418,7 +422,7 @@ def create_app(settings: GatewaySettings | None = None, *, now: Callable[[], flo
     )
     async def status(code: str, request: Request) -> DossierView:
         agency = gw.authenticate_read(request)
-        view = await run_in_threadpool(service.dossier_view, code)
+        view = await run_in_threadpool(dossier_view, code)
         if not await run_in_threadpool(handles, agency, code, {st.agency for st in view.steps}):
             raise Forbidden(f"{agency} does not handle {code}", code="not_a_handler",
                              message_vi="Cơ quan không tham gia giải quyết hồ sơ này.")

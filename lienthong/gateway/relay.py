@@ -4,7 +4,7 @@
   second start after a crash returns the same run);
 - a supplement resumes the dossier's run when it is suspended on ``supplement-<round>``;
 - an agency's step result resumes the run suspended on ``agency-<step ref>`` (asynchronous
-  agencies), and stays readable with :func:`lienthong.gateway.service.stored_step_result`.
+  agencies), and stays readable with :func:`lienthong.gateway.views.stored_step_result`.
 
 While the orchestrator (the Prefect API) is down, rows stay pending and nothing is dropped: the
 first call that finds it unreachable (:class:`OrchestratorUnavailable`) ends the pass, and the relay
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from lienthong.clock import get_clock
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, InboxRow, StepRow, SupplementRow
-from lienthong.gateway.service import prune_nonces
+from lienthong.gateway.inbox import prune_nonces
 from lienthong.gateway.settings import get_gateway_settings
 from lienthong.privacy import mask_ids_in_text
 

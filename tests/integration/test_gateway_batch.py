@@ -9,25 +9,26 @@ from sqlalchemy import func, select
 
 from lienthong.db import session_scope
 from lienthong.db.models import ComponentRow, DossierRow, InboxRow, StatusHistory
-from lienthong.gateway import service
-from lienthong.gateway.errors import IdempotencyConflict, ReplayedNonce
+from lienthong.gateway import dossiers, inbox
+from lienthong.gateway.errors import IdempotencyConflict, NotFound, ReplayedNonce
 from lienthong.gateway.models import GatewayNonce
 from lienthong.gateway.signing import body_digest
+from lienthong.gateway.views import status_path
 from lienthong.payloads import Submission
 from tests.integration.gateway_helpers import submission_json
 
 pytestmark = pytest.mark.integration
 
 
-def work(nonce: str, key: str, seed: int, agency: str = "DVCQG") -> tuple[service.Delivery, service.Work]:
+def work(nonce: str, key: str, seed: int, agency: str = "DVCQG") -> tuple[inbox.Delivery, inbox.Work]:
     body = submission_json(seed)
-    d = service.Delivery(agency, nonce, key, "dossier", "/v1/dossiers", body_digest(body))
-    return d, service.dossier_work(d, Submission.model_validate(json.loads(body)), service.status_path)
+    d = inbox.Delivery(agency, nonce, key, "dossier", "/v1/dossiers", body_digest(body))
+    return d, dossiers.dossier_work(d, Submission.model_validate(json.loads(body)), status_path)
 
 
-def batch(items: list[tuple[service.Delivery, service.Work]]) -> list[service.Answer | Exception]:
+def batch(items: list[tuple[inbox.Delivery, inbox.Work]]) -> list[inbox.Answer | Exception]:
     with session_scope() as s:
-        return list(service._within_all(s, items))
+        return list(dossiers.within_all(s, items))
 
 
 def count(model: type) -> int:
@@ -36,15 +37,15 @@ def count(model: type) -> int:
 
 
 def refused(s):  # type: ignore[no-untyped-def]
-    raise service.NotFound("nothing", code="dossier_not_found")
+    raise NotFound("nothing", code="dossier_not_found")
 
 
 @pytest.mark.parametrize("mixed", [False, True], ids=["dossiers only", "with other work"])
 def test_one_batch_answers_each_request_as_if_it_came_alone(db, mixed):
     """Dossiers alone take PostgreSQL's four-round-trip path; beside other work, the general one."""
     (earlier,) = batch([work("nonce-earlier-1", "key-earlier", 1)])
-    assert isinstance(earlier, service.Answer)
-    other = [(service.Delivery("DVCQG", "nonce-other", "key-other", "supplement", "/", ""), refused)]
+    assert isinstance(earlier, inbox.Answer)
+    other = [(inbox.Delivery("DVCQG", "nonce-other", "key-other", "supplement", "/", ""), refused)]
     out = batch([
         work("nonce-batch-a", "key-a", 2),  # new
         work("nonce-batch-b", "key-a", 2),  # the same request again in the same batch: replayed
@@ -57,13 +58,13 @@ def test_one_batch_answers_each_request_as_if_it_came_alone(db, mixed):
         *(other if mixed else []),
     ])
     a, b, c, d, e, f, g, h = out[:8]
-    assert not mixed or isinstance(out[8], service.NotFound)
-    assert isinstance(a, service.Answer) and not a.replayed
-    assert isinstance(b, service.Answer) and b.replayed and b.body == a.body
+    assert not mixed or isinstance(out[8], NotFound)
+    assert isinstance(a, inbox.Answer) and not a.replayed
+    assert isinstance(b, inbox.Answer) and b.replayed and b.body == a.body
     assert isinstance(c, ReplayedNonce) and isinstance(f, ReplayedNonce)
     assert isinstance(d, IdempotencyConflict)
-    assert isinstance(e, service.Answer) and e.replayed and e.body == earlier.body
-    assert isinstance(g, service.Answer) and isinstance(h, service.Answer)
+    assert isinstance(e, inbox.Answer) and e.replayed and e.body == earlier.body
+    assert isinstance(g, inbox.Answer) and isinstance(h, inbox.Answer)
     codes = [earlier.body["dossier_code"], a.body["dossier_code"], g.body["dossier_code"], h.body["dossier_code"]]
     assert sorted(int(code[-4:]) for code in codes) == [1, 2, 3, 4]  # no gap, no number used twice
     assert count(DossierRow) == count(InboxRow) == 4

@@ -13,7 +13,7 @@ from lienthong.calendar import TimeLimit, get_calendar
 from lienthong.db import session_scope
 from lienthong.db.models import InboxRow, StepRow
 from lienthong.db.store import close_step, get_row, open_step
-from lienthong.gateway.service import stored_step_result
+from lienthong.gateway.views import stored_step_result
 from lienthong.supplement import request_supplement
 from samples.dossiers import make_submission
 from tests.integration.gateway_helpers import (

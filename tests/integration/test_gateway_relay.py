@@ -234,36 +234,39 @@ def test_a_batch_that_fails_as_a_whole_is_redone_one_request_at_a_time(db):
     import threading
     import time
 
-    from lienthong.gateway import service
+    from lienthong.gateway.dossiers import DossierBatcher, dossier_work
+    from lienthong.gateway.errors import NotFound
+    from lienthong.gateway.inbox import Delivery
     from lienthong.gateway.signing import body_digest
+    from lienthong.gateway.views import status_path
     from lienthong.payloads import Submission
 
-    batcher = service.DossierBatcher(max_batch=8, threads=1)
+    batcher = DossierBatcher(max_batch=8, threads=1)
     hold = threading.Event()
 
     def blocker(s):  # type: ignore[no-untyped-def]
         hold.wait(30)  # keeps the batch thread busy until the three below are queued together
-        raise service.NotFound("nothing", code="dossier_not_found")
+        raise NotFound("nothing", code="dossier_not_found")
 
     def broken(s):  # type: ignore[no-untyped-def]
         raise RuntimeError("a bug in one request")
 
-    first_batch = batcher.submit(service.Delivery("DVCQG", "nonce-block", "k", "dossier", "/", ""), blocker)
+    first_batch = batcher.submit(Delivery("DVCQG", "nonce-block", "k", "dossier", "/", ""), blocker)
     while batcher._queue.qsize():  # the thread has taken the blocker
         time.sleep(0.01)
     futures = []
     for i in range(3):
         body = submission_json(40 + i)
-        d = service.Delivery("DVCQG", f"nonce-batch-{i}", f"key-{i}", "dossier", "/v1/dossiers", body_digest(body))
+        d = Delivery("DVCQG", f"nonce-batch-{i}", f"key-{i}", "dossier", "/v1/dossiers", body_digest(body))
         work = (
             broken
             if i == 1
-            else service.dossier_work(d, Submission.model_validate(json.loads(body)), service.status_path)
+            else dossier_work(d, Submission.model_validate(json.loads(body)), status_path)
         )
         futures.append(batcher.submit(d, work))
     assert batcher._queue.qsize() == 3
     hold.set()
-    assert isinstance(first_batch.exception(timeout=30), service.NotFound)
+    assert isinstance(first_batch.exception(timeout=30), NotFound)
     first, second, third = (f.exception(timeout=30) or f.result() for f in futures)
     assert isinstance(second, RuntimeError)
     assert first.status == third.status == 202
