@@ -4,27 +4,18 @@ several results, and a rollback or the orphan sweep must never delete one a comm
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from lienthong.db import session_scope
+from lienthong.db.locks import lock_names
 from lienthong.vault.index import VaultResult
 from lienthong.vault.store import Vault, digest_of_key
 
 
 def lock_digests(session: Session, digests: list[str]) -> None:
-    """Take the locks of these objects for the session's transaction, always in the same order.
-    PostgreSQL advisory locks; SQLite has a single writer already, which the transaction's first
-    write takes."""
-    if session.get_bind().dialect.name != "postgresql" or not digests:
-        return
-    session.execute(
-        text(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(d, 0))) "
-            "FROM (SELECT unnest(CAST(:ds AS text[])) AS d ORDER BY 1) AS sorted"
-        ),
-        {"ds": sorted(set(digests))},
-    )
+    """Take the locks of these objects for the session's transaction."""
+    lock_names(session, digests)
 
 
 def is_referenced(session: Session, digest: str) -> bool:
