@@ -429,10 +429,9 @@ def run_anchor(items: list[Item], files: dict[str, Path], stack_env: dict[str, s
     from lienthong.payloads import Submission
     from lienthong.settings import reset_settings
     from lienthong.simulators.agency import Simulator, Switches, create_app
-    from lienthong.vault.settings import reset_vault_settings
 
     reset_settings()
-    reset_vault_settings()
+    reset_settings()
     dispose_engines()
     place_files(var, files)
     try:
@@ -467,7 +466,7 @@ def run_anchor(items: list[Item], files: dict[str, Path], stack_env: dict[str, s
     finally:
         environ.stop()
         reset_settings()
-        reset_vault_settings()
+        reset_settings()
         shutil.rmtree(var, ignore_errors=True)
     cpu = {"the anchor's process (with its simulator and tesseract)": own,
            "PostgreSQL backends": pg.get(db_name, 0.0), "S3 endpoint (moto)": s3}

@@ -560,13 +560,12 @@ def point_at_stack(env: Mapping[str, str], scope: contextlib.ExitStack) -> None:
 
     from lienthong.db import dispose_engines
     from lienthong.settings import reset_settings
-    from lienthong.vault.settings import reset_vault_settings
 
     os.environ.update(env)
     scope.enter_context(temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"],
                                             PREFECT_SERVER_ALLOW_EPHEMERAL_MODE: False}))
     reset_settings()
-    reset_vault_settings()
+    reset_settings()
     dispose_engines()
 
 

@@ -217,7 +217,6 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     from lienthong.clock import SimulatedClock
     from lienthong.db import dispose_engines
     from lienthong.settings import reset_settings
-    from lienthong.vault.settings import reset_vault_settings
 
     root = tmp_path_factory.mktemp("faults")
     saved = dict(os.environ)
@@ -279,7 +278,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         os.environ.clear()
         os.environ.update(saved)
         reset_settings()
-        reset_vault_settings()
+        reset_settings()
 
 
 def _assert_invariants(codes: list[str]) -> None:

@@ -21,9 +21,10 @@ from lienthong.clock import FixedClock, set_clock
 from lienthong.db import session_scope
 from lienthong.db.models import ComponentRow, DossierRow, StepRow
 from lienthong.reception import receive
+from lienthong.settings import reset_settings
 from lienthong.vault.index import VaultEvent, VaultResult
 from lienthong.vault.seal import Keyring
-from lienthong.vault.settings import VaultSettings, get_vault_settings, reset_vault_settings
+from lienthong.vault.settings import VaultSettings, get_vault_settings
 from lienthong.vault.store import OBJECT_PREFIX, FileVault, S3Vault, Vault
 from samples.dossiers import make_submission
 
@@ -75,7 +76,7 @@ def vault_env(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     """Settings pointing the vault at a temporary directory and keys, the clock fixed, the DB on PG."""
     monkeypatch.setenv("LIENTHONG_VAULT_DIR", str(tmp_path / "vault"))
     monkeypatch.setenv("LIENTHONG_VAULT_KEYS_DIR", str(tmp_path / "keys"))
-    reset_vault_settings()
+    reset_settings()
     clock = FixedClock(T + timedelta(hours=2))
     set_clock(clock)
     settings = get_vault_settings()
@@ -86,7 +87,7 @@ def vault_env(db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
         "db": db,
     }
     set_clock(None)
-    reset_vault_settings()
+    reset_settings()
 
 
 def received(
