@@ -33,13 +33,14 @@ def run_demo(*, dossiers: int = 9, seed: int = 2026, speed: float = 3000.0,
     console = Console() if sys.stdout.isatty() else Console(width=120)
     settings = get_settings()
     upgrade()
-    # Office time only (a working day lasts 9.5 h / speed real seconds); it starts a few real
-    # seconds from now, once the processes are up.
+    # Office time only (a working day lasts 9.5 h / speed real seconds). It stands still until the
+    # demo flow starts it, and again whenever the orchestrator owes work (flows.demo.ClockSteering):
+    # starting processes and running flows take real seconds, never simulated time.
     pause_file = settings.var_dir / "run" / "clock.json"
     pause_file.parent.mkdir(parents=True, exist_ok=True)
     pause_file.unlink(missing_ok=True)
-    clock = SimulatedClock(DEMO_START, time.time() + 25, speed, working_hours=True,
-                           pause_file=pause_file)
+    clock = SimulatedClock(DEMO_START, time.time(), speed, working_hours=True, pause_file=pause_file)
+    clock.set_paused(True)
     # Ports may be moved (tests run a demo beside a developer's stack): LIENTHONG_PREFECT_PORT,
     # LIENTHONG_SIM_PORT, LIENTHONG_SERVE_HEALTH_PORT.
     sim_port = int(os.environ.get("LIENTHONG_SIM_PORT", "8710"))
@@ -102,6 +103,12 @@ def print_summary(console: Console, result: dict[str, Any]) -> None:
         a.add_row(agency, str(d["steps"]), str(d["early"]), str(d["on_time"]), str(d["late"]),
                   f"{d['on_time_rate']:.1f}%")
     console.print(a)
+    gap = result.get("largest_gap")
+    if gap is not None:
+        console.print(
+            f"Largest hand-over gap: {gap['office_hours'] * 60:.0f} office minutes ({gap['dossier']}, "
+            f"{gap['step']}). The simulated clock stood still {result.get('clock_stopped_s', 0):.0f} real "
+            "seconds while the orchestrator worked, so the dossiers' times hold the agencies' time only.")
 
 
 def print_citizens(console: Console, codes: list[str], seed: int) -> None:

@@ -27,6 +27,9 @@ tax), which this project cannot reach. Switches (environment ``LIENTHONG_SIM_*``
   lists every step request with the real time (epoch seconds) it arrived and, for a callback, the
   time the gateway accepted it: what a benchmark needs to tell the orchestrator's latency from the
   agencies' time.
+
+``GET /admin/steps`` lists every step handed over, with the time its result is ready and whether the
+lateness switch chose it (``Simulator.made_late``).
 """
 
 from __future__ import annotations
@@ -293,6 +296,12 @@ class Simulator:
             entry = self._by_ticket.get(ticket)
         return entry.view(get_clock().now()) if entry else None
 
+    def made_late(self, request_id: str, kind: str = "agency") -> bool:
+        """Whether the ``late_share`` switch makes this step finish after its due time: the only
+        source of lateness the simulator has (every other step ends within 90% of its budget)."""
+        return (self.switches.mode == "realistic" and kind != "payment"
+                and self._rng(request_id, "time").random() < self.switches.late_share)
+
     def _ready_at(self, req: StepRequest, now: datetime) -> datetime:
         if self.switches.mode == "instant":
             return now
@@ -301,9 +310,20 @@ class Simulator:
         if req.kind == "payment":  # the applicant pays within half a day to three working days
             return cal.add_working_seconds(now, rng.uniform(0.5, 3.0) * 9.5 * 3600)
         budget = cal.working_seconds_between(now, req.due_at)
-        if rng.random() < self.switches.late_share:
+        if rng.random() < self.switches.late_share:  # the draw made_late() repeats
             return cal.add_working_seconds(req.due_at, rng.uniform(1.0, 12.0) * 3600)
         return cal.add_working_seconds(now, rng.uniform(0.15, 0.9) * max(budget, 1800.0))
+
+    def steps(self) -> dict[str, dict[str, Any]]:
+        """Every step handed to an agency, by request id: when its result is (or will be) ready on
+        the shared clock, and whether the lateness switch chose it. The demo steers its clock by
+        this (time stops while a ready result is not yet taken in); tests check lateness by it."""
+        with self._lock:
+            entries = list(self._by_ticket.values())
+        return {e.request.request_id: {"agency": e.request.agency, "kind": e.request.kind,
+                                       "ready_at": e.ready_at.isoformat(), "refused": e.refused,
+                                       "late_by_switch": self.made_late(e.request.request_id, e.request.kind)}
+                for e in entries}
 
 
 class SwitchUpdate(BaseModel):
@@ -372,6 +392,10 @@ def create_app(simulator: Simulator | None = None) -> FastAPI:
     @app.get("/admin/requests")
     def get_requests() -> list[dict[str, Any]]:
         return sim.requests()
+
+    @app.get("/admin/steps")
+    def get_steps() -> dict[str, Any]:
+        return sim.steps()
 
     @app.post("/admin/callbacks/release")
     def release_callbacks() -> dict[str, list[str]]:

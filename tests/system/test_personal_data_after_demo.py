@@ -18,13 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import random
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,45 +34,15 @@ from infra.processes import free_port
 from lienthong.gateway.signing import signed_headers
 from samples.dossiers import make_submission
 from tests.conftest import prefect_texts
+from tests.system.conftest import ROOT, SECRET
 
 pytestmark = [pytest.mark.integration, pytest.mark.topology]  # the demo's own stack of processes
 
-ROOT = Path(__file__).resolve().parents[2]
 # Keys whose values identify a person: names and ID numbers, in the declaration and in results.
 PERSONAL_KEYS = {"full_name", "citizen_id", "personal_id", "ho_ten", "ho_ten_me", "ho_ten_cha", "so_dinh_danh"}
 # What is allowed to hold personal data: the vault, the databases, and the dossier's own records.
 EXEMPT_DIRS = {"vault", "forms", "uploads"}
 EXEMPT_SUFFIXES = {".db", ".db-wal", ".db-shm", ".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pid"}
-SECRET = "demo-scan-dvcqg-secret-0123456789"
-
-
-def _env(var: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENTHONG_", "PREFECT_"))}
-    env.update({
-        "LIENTHONG_VAR_DIR": str(var),
-        "LIENTHONG_PREFECT_PORT": str(free_port()),
-        "LIENTHONG_SIM_PORT": str(free_port()),
-        "LIENTHONG_SERVE_HEALTH_PORT": str(free_port()),
-        "LIENTHONG_AGENCY_SECRETS": json.dumps({"DVCQG": [SECRET]}),
-    })
-    return env
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A small demo run on embedded defaults, its servers left running for the scan."""
-    var = tmp_path_factory.mktemp("demo-var")
-    env = _env(var)
-    try:
-        run = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "demo", "--dossiers", "3", "--speed", "6000", "--keep-running"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-        )
-        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-        yield {"var": var, "env": env, "output": run.stdout + run.stderr}
-    finally:
-        subprocess.run([sys.executable, "-m", "infra.local", "down"], cwd=ROOT, env=env,
-                       capture_output=True, timeout=120)
 
 
 def _walk(value: Any, key: str | None, out: set[str]) -> None:
