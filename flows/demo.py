@@ -139,7 +139,8 @@ def orchestration_owed(codes: list[str], now: datetime,
 class ClockSteering:
     """Stops the demo's shared clock (every process reads it) whenever the orchestrator owes work,
     and starts it again once every dossier waits for an agency, a citizen or its reception time:
-    the dossiers' times then hold the agencies' time only, however slow the machine."""
+    the dossiers' times then hold the agencies' time only, however slow the machine. It needs the
+    bundled simulator, which says when each step's result is ready."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock if isinstance(clock, SimulatedClock) and clock.pause_file is not None else None
@@ -152,7 +153,7 @@ class ClockSteering:
         try:
             steps = self._http.get("/admin/steps").raise_for_status().json()
         except (httpx.HTTPError, ValueError):
-            return None  # not the bundled simulator: steps handed over count as waiting
+            return None
         return {rid: datetime.fromisoformat(v["ready_at"]) for rid, v in steps.items()}
 
     def steer(self, codes: list[str]) -> list[Owed]:
@@ -164,12 +165,22 @@ class ClockSteering:
             self.stopped_for += mono - self._stopped_since
         now = self.clock.now()
         agencies = self.at_agencies()
-        owed = orchestration_owed(codes, now, agencies)
+        # Not knowing when the agencies' results are ready (a simulator too busy to answer), time
+        # waits: it might pass a result by.
+        owed = (orchestration_owed(codes, now, agencies) if agencies is not None
+                else [Owed("", "ask the agencies")])
         self.clock.set_paused(bool(owed))
         self._stopped_since = mono if owed else None
         later = [at for at in (agencies or {}).values() if at > now]
         self.next_ready = min(later) if later else None
         return owed
+
+    def hold(self) -> None:
+        """Stop the clock now, before work the next ``steer`` cannot see yet (a reception)."""
+        if self.clock is not None:
+            self.clock.set_paused(True)
+            if self._stopped_since is None:
+                self._stopped_since = time.monotonic()
 
     def sleep(self, until: datetime | None = None, most: float = 0.1) -> None:
         """Sleep ``most`` real seconds, or less when an agency's result (or ``until``) is due
@@ -210,6 +221,7 @@ def demo(dossiers: int = 9, seed: int = 2026, timeout_s: float = 900.0) -> dict[
                 while clock.now() < p.received_at and time.time() < deadline:
                     steering.steer(codes)
                     steering.sleep(until=p.received_at)
+                steering.hold()  # the desk receives and starts the run: orchestration time
                 sub = make_submission(p.procedure_id, rng, p.received_at, options=p.options)
                 receipt = receive(sub, idempotency_key=f"demo:{seed}:{p.index}:{p.received_at.isoformat()}")
                 start_run(receipt.dossier_code)
@@ -250,6 +262,7 @@ def _wait(console: Console, codes: list[str], deadline: float, artifact: Any,
                     DossierRow.code.in_(list(awaiting_allowance)),
                     DossierRow.status == Status.RETURNED)).scalars())
             for code in sorted(returned):
+                steering.hold()
                 original = awaiting_allowance.pop(code)
                 receipt = receive(follow_up(original, get_clock().now(), rng),
                                   idempotency_key=f"demo-follow-up:{code}")
