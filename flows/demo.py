@@ -108,7 +108,7 @@ def orchestration_owed(codes: list[str], now: datetime,
             if status in (Status.SUBMITTED, Status.ACCEPTED):
                 owed.append(Owed(row.code, "intake"))
                 continue
-            plan = catalog.get(row.procedure_id).plan(row.options)
+            plan = catalog.for_dossier(row).plan(row.options)
             steps = {st.step_key: st for st in row.steps}
             waiting, reasons = False, []
             for spec in plan.steps:
@@ -305,7 +305,7 @@ def hand_over_gaps(codes: list[str]) -> list[Gap]:
             history = s.execute(select(StatusHistory).where(StatusHistory.dossier_id == row.id)
                                 .order_by(StatusHistory.id)).scalars().all()
             accepted = [h.at for h in history if h.to_status == Status.ACCEPTED]
-            plan = catalog.get(row.procedure_id).plan(row.options)
+            plan = catalog.for_dossier(row).plan(row.options)
             steps = {st.step_key: st for st in row.steps}
 
             def gap(step: str, ready: datetime, handed: datetime) -> None:
