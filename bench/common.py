@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import platform
 import shlex
@@ -84,13 +85,54 @@ def line(name: str, value: float, unit: str, anchor: float | None = None, anchor
     return f"{name:<52} {value:>10.2f} {unit}{ratio}" + (f"  (target {target})" if target else "")
 
 
-def paired(name: str, ratios: list[float], target: str) -> str:
+@dataclass(frozen=True)
+class Pairs:
+    """Paired rounds of two contenders: what each measured in every round and their ratio a/b."""
+
+    a: list[float]
+    b: list[float]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [x / y for x, y in zip(self.a, self.b, strict=True)]
+
+    @property
+    def median(self) -> float:
+        """The median of the per-round ratios, taken on their logarithms: with an even number of
+        rounds the two middle ratios meet at their geometric mean, so a ratio r and its inverse
+        1/r weigh alike (an order bias that makes one round r*k and the next r/k cancels to r)."""
+        return math.exp(statistics.median(math.log(r) for r in self.ratios))
+
+
+def alternating_pairs(a: Callable[[], float], b: Callable[[], float], rounds: int) -> Pairs:
+    """Run ``rounds`` paired rounds of ``a`` and ``b``, each returning what it measured (its
+    seconds, say), round i running a then b and round i+1 b then a. Whatever running first or
+    second does to a contender (a cache warmed or a disk flushed by its neighbour, the load
+    drifting within a round) falls on both alike, and the median of the per-round ratios
+    (:attr:`Pairs.median`) is not at the mercy of the rounds a hiccup of the machine hit."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, not {rounds}")
+    xs: list[float] = []
+    ys: list[float] = []
+    for i in range(rounds):
+        if i % 2 == 0:
+            xs.append(a())
+            ys.append(b())
+        else:
+            ys.append(b())
+            xs.append(a())
+    return Pairs(xs, ys)
+
+
+def paired(name: str, ratios: list[float] | Pairs, target: str) -> str:
     """The ratio of each paired round (the same work for both sides, moments apart), summarised by
     its median and quartiles. A ratio of totals or of best times is at the mercy of the few rounds
     a hiccup of the shared virtual machine (another tenant's burst, an fsync taking ten times its
-    usual time) fell on; the median of paired rounds is not."""
-    ratios = sorted(ratios)
-    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+    usual time) fell on; the median of paired rounds is not. Quartiles are taken on the
+    logarithms, as :attr:`Pairs.median` is, so r and 1/r weigh alike."""
+    ratios = ratios.ratios if isinstance(ratios, Pairs) else list(ratios)
+    logs = sorted(math.log(r) for r in ratios)
+    q = [math.exp(x) for x in (statistics.quantiles(logs, n=4) if len(logs) > 1 else logs * 3)]
     fig = record(f"{name}, median of paired rounds", q[1], "ratio", target=target)
     return (f"{'  ' + fig.name:<52} {fig.value:>10.3f} ratio (quartiles {q[0]:.3f}-{q[2]:.3f}, "
             f"{len(ratios)} rounds)" + (f"  (target {target})" if target else ""))
