@@ -1,28 +1,30 @@
-"""Digitization against its anchors, on the same generated pages in the same run.
+"""Digitization against its anchors, like for like, on the same generated pages in the same run.
+
+Pages come in classes (samples/page_classes.py: upright, rotated, skewed, low contrast), a few of
+each. Every contender gets the same help and makes the same deliverables:
 
 (a) ``lienthong digitize`` (the command an operator runs, a fresh process each time, start-up
-included), writing per input a searchable PDF, the text and a JSON (per-page text, confidence,
-timings, fields); (b) the raw ``tesseract`` CLI per page with OMP_THREAD_LIMIT=1 over all cores
-(the physical limit), with the same engine settings as (a) (``--psm``, ``--dpi``, languages from
-config/digitize.yaml) and asked for the same deliverables tesseract can make: the searchable PDF
-and the text (``txt pdf``); rows for ``txt`` only and for ``txt pdf tsv`` (what (a) asks tesseract
-for: the TSV carries the word confidences) are printed too, each with its ratio; (c) ``ocrmypdf -l
-vie`` if installed. Only (a) turns an upside-down page and straightens skewed ones; the anchors
-read the pages as they are. (a) hands each worker its pages in batches, one tesseract run a batch
-(``ocr.batch_pages``), so it loads the language model once a batch where (b) loads it once a page.
+    included): searchable PDF, text and JSON (fields, confidences); it turns and straightens pages
+    from their ink and rechecks a badly read page with OSD, and batches pages through tesseract
+    list files (``ocr.batch_pages``);
+(b) the raw ``tesseract`` CLI with the same help: list-file batches (one run a core, so the
+    language model loads once a run), orientation detection (``--psm 1``), OMP_THREAD_LIMIT=1,
+    ``txt pdf tsv`` (the TSV gives the words the field extractor needs);
+(c) ``ocrmypdf --rotate-pages --deskew`` if installed (``make bench`` installs it), all cores.
 
-Prints pages/s (best round), the ratios a/b (target <= 1.10) and a/c as the median of paired rounds
-(each round runs every contender once, in a turning order), the CPU seconds of each side's whole
-process tree (the benchmark is a child subreaper, so a pool's fork server and its workers are
-counted too), each one's character error rate against the generator's text, and the peak memory
-(PSS of the process tree) of (a) on a 50-page PDF (target < 500 MB). ``--executors`` also compares
-the page pools (own ProcessPoolExecutor, threads, forkserver, Prefect's ProcessPoolTaskRunner).
+Reports per page class the character error rate against the generator's text and the fields read
+right (for (b) and (c) the project's extractor on their words / text layer), for (a) the pages the
+review gate held and the wrong fields it let through; the time and CPU ratios a/b and a/c as the
+median of paired rounds (each round runs every contender once, in a turning order; CPU of each
+side's whole process tree, the benchmark being a child subreaper); the peak memory (PSS of the
+process tree) of (a) on a 50-page PDF (target < 500 MB). ``--executors`` also compares the page
+pools. Targets (issue 17): time a/b <= 1.10, CER no worse than (b) on any class.
 
 ``--skew`` instead reads generated forms at several skew angles twice, straightened and as scanned,
 and prints the character error rate, the fields read right and the CPU seconds of each: the
 evidence for ``deskew.min_degrees`` in config/digitize.yaml.
 
-    python -m bench.bench_digitize [--pages 16] [--rounds 7] [--executors]
+    python -m bench.bench_digitize [--per-class 3] [--rounds 3] [--classes upright,rotated]
     python -m bench.bench_digitize --skew [--seeds 5]
 """
 
@@ -36,7 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,60 +148,9 @@ def engine_args() -> list[str]:
     return ["-l", cfg.lang, "--psm", str(cfg.ocr.psm)]
 
 
-def run_b(paths: list[Path], out: Path, extra: tuple[str, ...] = ()) -> tuple[float, list[str]]:
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    engine = engine_args()
-
-    def one(p: Path) -> None:
-        subprocess.run(
-            ["tesseract", str(p), str(out / p.stem), *engine, "--dpi", "300", *extra],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(os.cpu_count() or 1) as ex:
-        list(ex.map(one, paths))
-    dt = time.perf_counter() - t0
-    return dt, [(out / f"{p.stem}.txt").read_text(encoding="utf-8") for p in paths]
-
-
 def ocrmypdf_cmd() -> list[str] | None:
     exe = shutil.which("ocrmypdf") or str(Path(sys.executable).parent / "ocrmypdf")
     return [exe] if Path(exe).exists() else None
-
-
-def run_c(pdf: Path, out: Path, n: int) -> tuple[float, list[str]]:
-    cmd = ocrmypdf_cmd()
-    assert cmd
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    t0 = time.perf_counter()
-    subprocess.run(
-        [
-            *cmd,
-            "-l",
-            "vie",
-            "--jobs",
-            str(os.cpu_count() or 1),
-            "--output-type",
-            "pdf",
-            "--sidecar",
-            str(out / "c.txt"),
-            str(pdf),
-            str(out / "c.pdf"),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    dt = time.perf_counter() - t0
-    texts = (out / "c.txt").read_text(encoding="utf-8").split("\f")
-    return dt, (texts + [""] * n)[:n]
 
 
 def _children_cpu() -> float:
@@ -384,10 +337,146 @@ def skew_table(seeds: int) -> None:
         )
 
 
+def class_pages(per_class: int, out: Path, classes: list[str]) -> list[Page]:
+    """``per_class`` generated pages of each class (samples/page_classes.py), saved as the
+    scanner's JPEG; seeds differ across classes, so no two pages are the same form."""
+    from samples.page_classes import CLASSES
+
+    pages = []
+    for c, name in enumerate(classes):
+        for k in range(per_class):
+            seed = 2000 + 100 * c + k
+            form = CLASSES[name](seed)
+            path = form.save(out / f"{name}-{k:02d}.jpg")
+            truth = {f: (v.isoformat() if hasattr(v, "isoformat") else v) for f, v in form.fields.items()}
+            pages.append(Page(name, path, form.kind, form.text, truth))
+    return pages
+
+
+@dataclass
+class Page:
+    cls: str
+    path: Path
+    kind: str
+    text: str
+    fields: dict[str, Any]
+
+
+@dataclass
+class Reading:
+    """One contender's reading of the pages: text and fields per page, and whether the review
+    gate held the page (only (a) has a gate)."""
+
+    texts: list[str]
+    fields: list[dict[str, Any]]
+    review: list[bool] | None = None
+
+
+def _fields_from_words(kind: str, words: list[Any]) -> dict[str, Any]:
+    from lienthong.digitize.fields import extract_fields
+    from lienthong.digitize.result import PageResult
+
+    return {k: v.get("value") for k, v in extract_fields(kind, [PageResult(0, 0, words=words)]).items()}
+
+
+def read_a(pages: list[Page], out: Path) -> tuple[float, Reading]:
+    import json
+
+    dt, texts = run_a([p.path for p in pages], out)
+    fields, review = [], []
+    for p in pages:
+        data = json.loads((out / f"{p.path.stem}.json").read_text(encoding="utf-8"))
+        fields.append({k: v.get("value") for k, v in data["fields"].items()})
+        review.append(bool(data["review"]))
+    return dt, Reading(texts, fields, review)
+
+
+def read_b(pages: list[Page], out: Path) -> tuple[float, Reading]:
+    """Raw tesseract with the same help as (a): pages batched through a list file (one run per
+    core, the language model loaded once a run), orientation detection (``--psm 1``: OSD, then
+    automatic segmentation), and the same deliverables (searchable PDF, text, TSV)."""
+    from lienthong.digitize.tesseract import parse_tsv_pages
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    lang = engine_args()[1]
+    workers = min(os.cpu_count() or 1, len(pages))
+    groups = [list(range(w, len(pages), workers)) for w in range(workers)]
+
+    def one(w: int) -> None:
+        (out / f"w{w}.list").write_text("".join(f"{pages[i].path}\n" for i in groups[w]), encoding="utf-8")
+        subprocess.run(
+            ["tesseract", str(out / f"w{w}.list"), str(out / f"w{w}"), "-l", lang, "--psm", "1",
+             "--dpi", "300", "txt", "pdf", "tsv"],
+            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as ex:
+        list(ex.map(one, range(workers)))
+    dt = time.perf_counter() - t0
+    texts, fields = [""] * len(pages), [{}] * len(pages)
+    for w, idx in enumerate(groups):
+        parts = (out / f"w{w}.txt").read_text(encoding="utf-8").split("\f")
+        words = parse_tsv_pages((out / f"w{w}.tsv").read_text(encoding="utf-8"))
+        for k, i in enumerate(idx):
+            texts[i] = parts[k] if k < len(parts) else ""
+            fields[i] = _fields_from_words(pages[i].kind, words.get(k + 1, []))
+    return dt, Reading(texts, fields)
+
+
+def read_c(pages: list[Page], pdf: Path, out: Path) -> tuple[float, Reading]:
+    """OCRmyPDF with the same help: ``--rotate-pages --deskew``, all cores, no optimisation pass
+    (the others make none). Fields: the project's extractor on OCRmyPDF's text, as lienthong reads
+    a text layer."""
+    from lienthong.digitize.pipeline import layout_words
+
+    cmd = ocrmypdf_cmd()
+    assert cmd
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    subprocess.run(
+        [*cmd, "-l", engine_args()[1], "--rotate-pages", "--deskew", "--optimize", "0",
+         "--jobs", str(os.cpu_count() or 1), "--output-type", "pdf", "--sidecar", str(out / "c.txt"),
+         str(pdf), str(out / "c.pdf")],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    dt = time.perf_counter() - t0
+    texts = ((out / "c.txt").read_text(encoding="utf-8").split("\f") + [""] * len(pages))[: len(pages)]
+    # pypdf's layout text of OCRmyPDF's invisible glyphs loses the lines, so the fields come from
+    # its sidecar text (tesseract's reading order, a line a row), as a text layer would give them.
+    fields = [_fields_from_words(p.kind, layout_words(t)) for p, t in zip(pages, texts, strict=True)]
+    return dt, Reading(texts, fields)
+
+
+def scores(pages: list[Page], reading: Reading, cls: str) -> dict[str, float]:
+    """CER, fields right of fields, and (with a gate) wrong fields on pages the gate let through."""
+    idx = [i for i, p in enumerate(pages) if p.cls == cls or cls == "all"]
+    texts = [reading.texts[i] for i in idx]
+    out = {"cer": cer(texts, [pages[i].text for i in idx]), "right": 0.0, "fields": 0.0}
+    passed_wrong = 0
+    for i in idx:
+        for name, value in pages[i].fields.items():
+            ok = reading.fields[i].get(name) == value
+            out["right"] += ok
+            out["fields"] += 1
+            if not ok and reading.review is not None and not reading.review[i]:
+                passed_wrong += 1
+    if reading.review is not None:
+        out["passed_wrong"] = passed_wrong
+        out["held"] = sum(reading.review[i] for i in idx)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    from samples.page_classes import CLASSES
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pages", type=int, default=16)
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--per-class", type=int, default=3, help="pages of each class")
+    ap.add_argument("--classes", default=",".join(CLASSES), help="page classes (samples/page_classes.py)")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--memory-pages", type=int, default=50)
     ap.add_argument("--executors", action="store_true")
     ap.add_argument("--skew", action="store_true", help="only the skew table (deskew.min_degrees)")
@@ -406,80 +495,77 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "lienthong")], check=True)
     tmp = Path(tempfile.mkdtemp(prefix="bench-digitize-"))
     try:
-        paths, truths = _pages(max(12, args.pages), tmp)
-        n = len(paths)
-        pdf = write_pdf([Image.open(p) for p in paths], tmp / "pages.pdf")
+        classes = args.classes.split(",")
+        pages = class_pages(args.per_class, tmp, classes)
+        n = len(pages)
+        pdf = write_pdf([Image.open(p.path) for p in pages], tmp / "pages.pdf")
         print(
-            f"{n} generated A4 pages at 300 DPI (mixed degradation, one upside down), "
-            f"{os.cpu_count()} cores, {args.rounds} rounds"
+            f"{n} generated A4 pages at 300 DPI, {args.per_class} of each class ({', '.join(classes)}), "
+            f"{os.cpu_count()} cores, {args.rounds} paired rounds"
         )
-        best: dict[str, tuple[float, list[str]]] = {}
-        cpu: dict[str, float] = {}  # CPU seconds of the whole process tree: robust to other load
-        times: dict[str, list[float]] = {}
+        print("  (a) lienthong digitize: searchable PDF, text, JSON with fields; turns and straightens pages")
+        print("  (b) tesseract CLI, list-file batches (one run a core), --psm 1 (OSD), txt+pdf+tsv")
+        print("  (c) ocrmypdf --rotate-pages --deskew --optimize 0, all cores, PDF + sidecar text")
         has_c = ocrmypdf_cmd() is not None
         exact_cpu = _become_subreaper()
-        contenders = {
-            "a": lambda: run_a(paths, tmp / "a"),
-            "b": lambda: run_b(paths, tmp / "b", ("txt", "pdf")),
-            "b_txt": lambda: run_b(paths, tmp / "bt"),
-            "b_tsv": lambda: run_b(paths, tmp / "bs", ("txt", "pdf", "tsv")),
-            **({"c": lambda: run_c(pdf, tmp / "c", n)} if has_c else {}),
+        contenders: dict[str, Callable[[], tuple[float, Reading]]] = {
+            "a": lambda: read_a(pages, tmp / "a"),
+            "b": lambda: read_b(pages, tmp / "b"),
+            **({"c": lambda: read_c(pages, pdf, tmp / "c")} if has_c else {}),
         }
         names = list(contenders)
+        times: dict[str, list[float]] = {k: [] for k in names}
+        cpu: dict[str, list[float]] = {k: [] for k in names}
+        last: dict[str, Reading] = {}
         for r in range(args.rounds):
             # The order turns every round, so that no contender always runs first (or after the
             # same neighbour) while the shared machine's load drifts.
             for key in names[r % len(names) :] + names[: r % len(names)]:
                 c0 = _children_cpu()
-                dt, texts = contenders[key]()
-                used = _children_cpu() - c0
-                cpu[key] = min(cpu.get(key, used), used)
-                times.setdefault(key, []).append(dt)
-                if key not in best or dt < best[key][0]:
-                    best[key] = (dt, texts)
-        rows = [
-            ("a", "lienthong digitize (pdf, txt, json)"),
-            ("b", "tesseract CLI per page (txt, pdf)"),
-            ("b_txt", "tesseract CLI per page (txt)"),
-            ("b_tsv", "tesseract CLI per page (txt, pdf, tsv)"),
-            ("c", "ocrmypdf -l vie (pdf, txt)"),
-        ]
-        for key, label in rows:
-            if key not in best:
-                print(f"  ({key}) {label:40s} not installed")
-                continue
-            dt, texts = best[key]
-            print(
-                f"  ({key:5s}) {label:40s} {n / dt:6.2f} pages/s  {dt:6.2f} s  "
-                f"cpu {cpu[key]:6.2f} s  CER {cer(texts, truths):.4f}"
-            )
-            record(f"({key}) {label}, best round", n / dt, "pages/s")
-        a = best["a"][0]
+                dt, reading = contenders[key]()
+                cpu[key].append(_children_cpu() - c0)
+                times[key].append(dt)
+                last[key] = reading  # the engines are deterministic: every round reads the same
+        print()
+        print(f"  {'class':14s} {'contender':4s} {'CER':>8s} {'fields right':>14s} {'held for review':>16s} "
+              f"{'wrong fields let through':>25s}")
+        for cls in [*classes, "all"]:
+            for key in names:
+                sc = scores(pages, last[key], cls)
+                gate = (f"{sc['held']:>10.0f} pages {sc['passed_wrong']:>18.0f}" if "held" in sc else
+                        f"{'-':>16s} {'-':>25s}")
+                print(f"  {cls:14s} ({key})  {sc['cer']:8.4f} {sc['right']:8.0f}/{sc['fields']:<5.0f} {gate}")
+                record(f"CER ({key}) {cls}", sc["cer"], "")
+                record(f"fields right ({key}) {cls}", sc["right"] / sc["fields"], "share")
+                if "passed_wrong" in sc and cls == "all":
+                    record("wrong fields not held for review (a), all classes", sc["passed_wrong"], "fields")
+        print()
+        for key in names:
+            best = min(times[key])
+            print(f"  ({key}) best round {best:6.2f} s ({n / best:5.2f} pages/s), "
+                  f"least CPU {min(cpu[key]):6.2f} s")
+            record(f"({key}) best round", n / best, "pages/s")
 
-        def per_round(anchor: str) -> list[float]:
-            return [x / y for x, y in zip(times["a"], times[anchor], strict=True)]
+        def per_round(anchor: str, series: dict[str, list[float]]) -> list[float]:
+            return [x / y for x, y in zip(series["a"], series[anchor], strict=True)]
 
-        print(paired("ratio a/b, wall time (b = txt+pdf)", per_round("b"), "<= 1.10"))
-        print(paired("ratio a/b(txt only)", per_round("b_txt"), ""))
-        print(paired("ratio a/b(txt+pdf+tsv)", per_round("b_tsv"), ""))
-        print(f"  ratio of best rounds a/b = {a / best['b'][0]:.3f}")
+        print(paired("time a/b (raw tesseract, batched, --psm 1)", per_round("b", times), "<= 1.10"))
         note = "" if exact_cpu else " (fork server's CPU not counted: no subreaper)"
-        print(f"  ratio a/b in CPU seconds (least of each) = {cpu['a'] / cpu['b']:.3f}{note}")
-        if "c" in best:
-            print(paired("ratio a/c", per_round("c"), ""))
+        print(paired(f"CPU a/b{note}", per_round("b", cpu), ""))
+        if has_c:
+            print(paired("time a/c (ocrmypdf --rotate-pages --deskew)", per_round("c", times), ""))
         else:
-            print("  ratio a/c: ocrmypdf not installed")
+            print("  ratio a/c: ocrmypdf not installed (make bench installs it)")
         mp = args.memory_pages
-        big = write_pdf([Image.open(paths[i % n]) for i in range(mp)], tmp / "big.pdf")
+        big = write_pdf([Image.open(pages[i % n].path) for i in range(mp)], tmp / "big.pdf")
         peak, secs = peak_memory(big, tmp / "mem")
         record(f"peak memory of (a), {mp}-page PDF", peak / 2**20, "MB", target="< 500 MB")
         print(
-            f"  peak memory of (a) on a {mp}-page PDF: {peak / 2**20:.0f} MB "
-            "(PSS of the process tree; "
+            f"  peak memory of (a) on a {mp}-page PDF: {peak / 2**20:.0f} MB (PSS of the process tree; "
             f"target < 500 MB), {mp / secs:.2f} pages/s"
         )
         if args.executors:
-            res = executors(paths, tmp)
+            res = executors([p.path for p in pages], tmp)
             base = res["ProcessPoolExecutor (fork)"]
             for label, dt in res.items():
                 print(f"  pool {label:34s} {dt:6.2f} s  ratio {dt / base:.3f}")

@@ -108,6 +108,7 @@ class Degradation:
     noise_sigma: float = 0.0
     jpeg_quality: int = 90
     rotation: int = 0  # 0, 90, 180 or 270 degrees counter-clockwise
+    contrast: float = 1.0  # ink darkness: 1 as printed, 0.3 a faint photocopy (ink at ~170)
 
     @classmethod
     def none(cls) -> Degradation:
@@ -346,6 +347,8 @@ def degrade(page: Image.Image, d: Degradation, seed: int) -> tuple[Image.Image, 
     if d.blur_radius:
         img = img.filter(ImageFilter.GaussianBlur(d.blur_radius))
     arr = np.asarray(img, dtype=np.float32) * 0.94 + 8  # paper is never pure white, ink never black
+    if d.contrast != 1.0:  # a faint copy: ink pulled towards the paper
+        arr = 255.0 - (255.0 - arr) * d.contrast
     if d.noise_sigma:
         arr += np.random.default_rng(seed).normal(0.0, d.noise_sigma, arr.shape).astype(np.float32)
     img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")

@@ -52,6 +52,12 @@ class Deskew(_M):
     max_degrees: float = 5.0
 
 
+class Photos(_M):
+    enabled: bool = True
+    min_page_share: float = Field(default=0.2, gt=0, lt=1)
+    max_page_share: float = Field(default=0.93, gt=0, le=1)
+
+
 class Diacritics(_M):
     min_words: int = 20
     max_plain_share: float = 0.8
@@ -86,6 +92,7 @@ class DigitizeConfig(_M):
     ocr: Ocr = Ocr()
     orientation: Orientation = Orientation()
     deskew: Deskew = Deskew()
+    photos: Photos = Photos()
     quality: Quality = Quality()
     intake: Intake = Intake()
 

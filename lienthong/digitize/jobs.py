@@ -41,6 +41,9 @@ class OcrParams:
     min_osd_confidence: float = 1.5
     deskew_min_degrees: float = 1.0
     deskew_max_degrees: float = 5.0
+    photos: bool = True  # find the page in a phone photo, undo perspective, even the light
+    photo_min_page_share: float = 0.2
+    photo_max_page_share: float = 0.93
     workdir: str = "/tmp"
 
 

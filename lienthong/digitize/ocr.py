@@ -21,7 +21,7 @@ from PIL import Image
 from lienthong.digitize import tesseract
 from lienthong.digitize.geometry import analyse, upright_score
 from lienthong.digitize.jobs import OcrParams, PageJob
-from lienthong.digitize.raster import PageError, Raster, open_raster, scratch, small_gray, turn
+from lienthong.digitize.raster import PageError, Raster, open_raster, save_pnm, scratch, small_gray, turn
 from lienthong.digitize.result import PageResult
 from lienthong.digitize.tesseract import Reading
 
@@ -65,6 +65,10 @@ def _prepare(job: PageJob, params: OcrParams) -> _Prepared:
     raster = open_raster(job, params)
     small, size, full = small_gray(raster.path)
     raster.size = size
+    if params.photos and job.kind == "image":
+        photo = _photo_page(raster, small, size, params, job)
+        if photo is not None:
+            raster, (small, size, full) = photo, small_gray(photo.path)
     timings["prepare"] = time.perf_counter() - t0
     rotation, skew, upright = orientation(small, params)
     ink_share = float(np.mean(small < 128))
@@ -73,6 +77,26 @@ def _prepare(job: PageJob, params: OcrParams) -> _Prepared:
         raster = turn(raster, rotation, skew, scratch(params, job, f"-t{rotation}"), full)
     timings["geometry"] = time.perf_counter() - t0 - timings["prepare"]
     return _Prepared(job, raster, rotation, skew, upright, ink_share, timings)
+
+
+def _photo_page(
+    raster: Raster, small: np.ndarray, size: tuple[int, int], params: OcrParams, job: PageJob
+) -> Raster | None:
+    """A phone photo's page, flattened (see :mod:`lienthong.digitize.photo`), or None for a scan.
+    The page is looked for on the quarter-scale copy; only a photo is decoded in full."""
+    from lienthong.digitize import photo
+
+    found = photo.find_page(small, params.photo_min_page_share, params.photo_max_page_share)
+    if found is None:
+        return None
+    corners, share = found
+    corners = corners * np.array([size[0] / small.shape[1], size[1] / small.shape[0]], np.float32)
+    gray = np.asarray(Image.open(raster.path).convert("L"))
+    page = photo.flatten(gray, corners, params.raster_dpi)
+    dpi = round(max(page.shape) / (297 / 25.4), 1)
+    path = save_pnm(Image.fromarray(page), scratch(params, job, "-photo"))
+    note = f"phone photo: page found ({share:.0%} of the frame), perspective undone, light evened"
+    return Raster(path, dpi, "photo", (page.shape[1], page.shape[0]), raster.reduction, [*raster.notes, note])
 
 
 def _finish(prep: _Prepared, reading: Reading, params: OcrParams, ocr_s: float) -> PageResult:

@@ -90,6 +90,9 @@ def _params(cfg: DigitizeConfig, workdir: str, lang: str | None) -> OcrParams:
         min_osd_confidence=cfg.orientation.min_osd_confidence,
         deskew_min_degrees=cfg.deskew.min_degrees,
         deskew_max_degrees=cfg.deskew.max_degrees,
+        photos=cfg.photos.enabled,
+        photo_min_page_share=cfg.photos.min_page_share,
+        photo_max_page_share=cfg.photos.max_page_share,
         workdir=workdir,
     )
 

@@ -9,8 +9,9 @@ from typing import Any, NamedTuple
 # Where a page's pixels came from.
 #   text_layer: a PDF page read from its text, no OCR;  image: an image file as it is;
 #   tiff_frame: one frame of a multi-page TIFF;         pdf_image: a PDF page's only image, taken
-#   out as it is (no rendering);  pdf_render: a PDF page rendered by PDFium.
-SOURCES = ("text_layer", "image", "tiff_frame", "pdf_image", "pdf_render")
+#   out as it is (no rendering);  pdf_render: a PDF page rendered by PDFium;  photo: the page
+#   found in a phone photo, flattened (lienthong.digitize.photo).
+SOURCES = ("text_layer", "image", "tiff_frame", "pdf_image", "pdf_render", "photo")
 
 
 class Word(NamedTuple):
