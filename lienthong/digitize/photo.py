@@ -110,6 +110,6 @@ def flatten(gray: np.ndarray, corners: np.ndarray, target_dpi: int = 300) -> np.
     flat = even_light(page)
     # The outline found runs along the paper's edge: a few pixels of table and the edge's shadow
     # stay in, long dark lines that would pass for text lines. Whiten a thin margin.
-    m = max(2, round(0.012 * min(size)))
-    flat[:m, :], flat[-m:, :], flat[:, :m], flat[:, -m:] = 255, 255, 255, 255
+    e = max(2, round(0.012 * min(size)))
+    flat[:e, :], flat[-e:, :], flat[:, :e], flat[:, -e:] = 255, 255, 255, 255
     return flat
