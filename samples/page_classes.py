@@ -1,6 +1,6 @@
 """Pages of the classes the digitization benchmark scores separately (issue 17 §4): upright scans,
-pages fed rotated, skewed scans, faint copies, phone photos. Each is a generated form with its ground truth,
-deterministic from its seed."""
+pages fed rotated, skewed scans, faint copies, phone photos, ruled forms under a seal. Each is a
+generated form with its ground truth, deterministic from its seed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from samples.forms import Degradation, FormKind, SampleForm, make_form
+from samples.hard_pages import HardPage, hard_page
 from samples.photos import PhotoForm, phone_photo
 
 
@@ -50,10 +51,16 @@ def photo(seed: int) -> PhotoForm:
     return phone_photo(_kind(seed), seed)
 
 
-CLASSES: dict[str, Callable[[int], SampleForm | PhotoForm]] = {
+def ruled_seal(seed: int) -> HardPage:
+    """A ruled form with a red seal over the signature, a stamp and an English title line."""
+    return hard_page(_kind(seed), seed)
+
+
+CLASSES: dict[str, Callable[[int], SampleForm | PhotoForm | HardPage]] = {
     "upright": upright,
     "rotated": rotated,
     "skewed": skewed,
     "low_contrast": low_contrast,
     "photo": photo,
+    "ruled_seal": ruled_seal,
 }
