@@ -272,7 +272,7 @@ def _copy_rows(url: str, rows: int) -> list[str]:
         "pdf_key, pdf_sha256, json_key, json_sha256, sealed, sealed_sha256, signature, key_id, "
         "published_at, status, needs_reissue"
     )
-    codes = ["KQ.G15.000031", "KQ.G15.000034", "KQ.G05.000101", "KQ.G20.000006"]
+    codes = ["KQ.G15.000031", "KQ.G15.000034", "KQ.G01.000065", "KQ.G18.000285"]
     sample: list[str] = []
     rng = random.Random(7)
     t0 = time.perf_counter()

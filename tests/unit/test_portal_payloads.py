@@ -107,8 +107,8 @@ def test_reuse_and_digitization_flags_follow_the_component_rows():
             reused=True,
             from_national_vault=True,
             digitized=False,
-            vault_address="vault://KQ.G17.000081/abc",
-            meta={"result_code": "KQ.G17.000081"},
+            vault_address="vault://KQ.G10.001147/abc",
+            meta={"result_code": "KQ.G10.001147"},
         ),
         ComponentRow(
             id=12,
@@ -141,7 +141,7 @@ def test_reuse_and_digitization_flags_follow_the_component_rows():
         )
         for d in hoso["TaiLieuNop"]
     }
-    assert flags == {"GCN": (0, 1, 1, "KQ.G17.000081"), "HDCN": (1, 0, 0, ""), "DDK": (0, 0, 0, "")}
+    assert flags == {"GCN": (0, 1, 1, "KQ.G10.001147"), "HDCN": (1, 0, 0, ""), "DDK": (0, 0, 0, "")}
     assert hoso["HoSoCoThanhPhanSoHoa"] == 1
     assert build_hoso(bundle(4, components=comps[2:]))["HoSoCoThanhPhanSoHoa"] == 0
 

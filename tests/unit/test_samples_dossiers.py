@@ -28,7 +28,7 @@ def _people(s: Submission) -> list[Person]:
 @pytest.mark.parametrize("procedure_id", PROCEDURES)
 def test_sample_dossier_carries_the_catalog_procedure_code_and_components(
         procedure_id: str) -> None:
-    proc = get_catalog().get(procedure_id)
+    proc = get_catalog().get(procedure_id, on=RECEIVED.date())  # the version of that day
     for seed in range(20):
         s = make_submission(procedure_id, random.Random(seed), RECEIVED)
         assert s.procedure_code == proc.code
@@ -118,7 +118,8 @@ def test_batch_is_received_in_order_on_the_day_and_spans_every_procedure() -> No
     times = [s.received_at for s in batch]
     assert times == sorted(times)
     assert {t.date() for t in times} == {date(2025, 9, 10)}
-    codes = {p.code for p in get_catalog()}
+    # Every procedure, each under the code of its version in force that day.
+    codes = {get_catalog().get(p.id, on=RECEIVED.date()).code for p in get_catalog()}
     assert {s.procedure_code for s in batch} == codes
 
 

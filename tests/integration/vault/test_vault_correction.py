@@ -64,7 +64,7 @@ def test_results_issued_from_the_superseded_version_are_flagged_for_reissue(grou
     # A flagged result is no longer offered for reuse.
     with session_scope() as s:
         owner = s.scalar(select(VaultResult.owner_citizen_id).where(VaultResult.address == card))
-    assert find_results(owner, "KQ.G20.000006", valid_only=True) == []
+    assert find_results(owner, "KQ.G18.000047", valid_only=True) == []
 
 
 def test_only_the_newest_version_can_be_corrected(group_1):
