@@ -88,6 +88,28 @@ def markdown(rules: Iterable[Rule]) -> str:
     return "\n".join(lines)
 
 
+# (article, duty, where it stands): kept by hand, with the issue that tracks what is missing.
+DECREE_118: tuple[tuple[str, str, str], ...] = (
+    ("17(2)(c)", "online dossier accepted or returned for completion within 8 working hours",
+     "not yet: reception accepts at once; no deadline or sweep warning for a dossier left unaccepted"),
+    ("11(2)(c), 19(5)", "one supplement request after acceptance, within 3 working days; the limit "
+     "restarts at the complete dossier; closure 15 days after an unanswered request",
+     "partly: the limit restarts (WorkingCalendar.due, restart_at); once-only, 3-day and 15-day rules not yet"),
+    ("19(6), 12(5)", "apology and new appointment at the latest 1 working day before the due date, once",
+     "yes: config/sweep.yaml apology, config/calendar.yaml reappointment (re-cited from Decree 61/2018)"),
+    ("19(2)", "six minimum fields of a digitized paper", "not yet checked as a rule"),
+    ("22(4)", "document number of an electronic result: owner's personal ID + result-type code",
+     "not yet: the vault numbers a result by the agency's number or the dossier"),
+    ("22(5)", "early return allowed, the applicant told beforehand", "not yet"),
+    ("23(1)", "a wrong result corrected within 3 working days at the agency's cost",
+     "partly: the vault's corrections re-issue a result; the 3-day limit is not tracked"),
+    ("28(2)", "dossier code: agency identifier (the portal's for online inter-agency groups), date, "
+     "sequence", "partly: <unit>-YYMMDD-NNNN (config/reference/codes.yaml); the portal identifier case not yet"),
+    ("Thông tư 03/2025 Phụ lục I", "forms numbered 01-07 (04 apology and extension, 06 control slip)",
+     "partly: bases re-cited; the forms module still renders 01-05 under the old numbering"),
+)
+
+
 def law_markdown(catalog: Catalog, cal: WorkingCalendar, years: Iterable[int]) -> str:
     """``docs/law.md`` as it must read for this catalog and calendar."""
     head = [
@@ -106,6 +128,12 @@ def law_markdown(catalog: Catalog, cal: WorkingCalendar, years: Iterable[int]) -
         "## Working-day calendar",
         "",
         markdown(calendar_rules(cal, years)),
+        "",
+        "## Decree 118/2025/NĐ-CP duties (in force 01/07/2025) and where they stand",
+        "",
+        "| Article | Duty | In Liên Thông |",
+        "|---|---|---|",
+        *[f"| {a} | {d} | {w} |" for a, d, w in DECREE_118],
         "",
     ]
     return "\n".join(head)
