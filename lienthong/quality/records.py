@@ -122,9 +122,7 @@ def flatten(
             flat[f"options.{k}"] = v
         given = {c.code for c in s.components if c.file or c.vault_address or c.paper}
         for comp in proc.components:
-            # A result the procedure reuses from the vault (the death extract for an allowance) is
-            # not asked of the citizen: the vault intake fetches it, or names it if it is missing.
-            flat[f"components.{comp.code}"] = comp.code in given or comp.reusable_result is not None
+            flat[f"components.{comp.code}"] = comp.code in given
     return flat
 
 
