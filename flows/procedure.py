@@ -60,9 +60,20 @@ INTAKE = (Status.ACCEPTED, Status.SUPPLEMENT_REQUESTED)
 MAX_APPROVAL_ASKS = 10  # answers that cannot be applied (refusal without reason) are asked again
 
 
-def _run_name() -> str:
-    params = flow_run.parameters or {}
-    return f"{deployment.name or 'procedure'} · {params.get('dossier_code', '?')}"
+def _name_if_unnamed(dossier_code: str) -> None:
+    """Runs are named when created (``infra.gateway_relay.run_name``); one started otherwise (the
+    UI's Run button, a test calling the flow) is named here, once. A ``flow_run_name`` on the flow
+    would PATCH the name in every execution of every run."""
+    from infra.gateway_relay import run_name
+
+    name = run_name(deployment.name or "procedure", dossier_code)
+    if flow_run.name != name and flow_run.id:
+        from uuid import UUID
+
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_name(UUID(flow_run.id), name)
 
 
 def _artifact_key(dossier_code: str) -> str:
@@ -225,13 +236,13 @@ def await_approval(dossier_code: str, spec: StepSpec, ref: str) -> dict[str, Any
 
 @flow(
     name="procedure",
-    flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     description="Route one dossier through the agencies of its procedure (catalog-driven).",
 )
 def procedure(dossier_code: str) -> dict[str, Any]:
     """Run dossier ``dossier_code`` (received, status 2) to a terminal state."""
     log = get_run_logger()
+    _name_if_unnamed(dossier_code)
     if (flow_run.run_count or 1) > MAX_PROCEDURE_RUNS:
         # Re-runs after crashes are bounded: past this, a person looks at the dossier.
         raise RuntimeError(f"dossier {dossier_code}: crashed {MAX_PROCEDURE_RUNS} times; needs an operator")
@@ -261,14 +272,14 @@ def start_run(dossier_code: str) -> str:
     UID, so a redelivered start returns the same run. Returns the flow run id."""
     from prefect.deployments import run_deployment
 
-    from infra.gateway_relay import run_key  # the gateway's relay starts these runs too
+    from infra.gateway_relay import run_key, run_name  # the gateway's relay starts these runs too
 
     with session_scope() as s:
         row = get_row(s, dossier_code)
         procedure_id, uid = row.procedure_id, row.uid
     run = run_deployment(
         f"procedure/{procedure_id}", parameters={"dossier_code": dossier_code}, timeout=0,
-        idempotency_key=run_key(uid), as_subflow=False,
+        idempotency_key=run_key(uid), as_subflow=False, flow_run_name=run_name(procedure_id, dossier_code),
     )
     with session_scope() as s:
         get_row(s, dossier_code, for_update=True).flow_run_id = str(run.id)

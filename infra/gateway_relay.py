@@ -2,16 +2,17 @@
 
 Kept apart from ``lienthong.gateway.relay`` because the core package never imports Prefect.
 
-One API client serves a whole relay pass, and deployment ids are remembered by name, so starting a
-dossier's run is one request (``create_flow_run_from_deployment``, keyed on the dossier's UID
-exactly as :func:`flows.procedure.start_run` keys it, so whichever starts first, the other gets
-the same run). ``run_deployment`` builds a client and looks the deployment up on every call: four
-times slower, which the fault test's backlog of 850 dossiers made plain. An unreachable API (a
-transport error, a 5xx or 429) is raised as ``OrchestratorUnavailable`` so that the relay pauses
-instead of charging every pending row an attempt. Inside a pass the client does not retry: the
-relay's own back-off does. A Prefect server on SQLite answers 503 now and then while its own
-services write ("database is locked"); the client's retry would sleep 2 s on each, which was half
-the relay's time in a backlog of 200 dossiers; the relay's first pause is a quarter of a second.
+One API client serves a whole relay pass, its starts and its resumes, and deployment ids are
+remembered by name, so starting a dossier's run (named at creation) is one request
+(``create_flow_run_from_deployment``, keyed on the dossier's UID exactly as
+:func:`flows.procedure.start_run` keys it, so whichever starts first, the other gets the same run).
+``run_deployment`` builds a client and looks the deployment up on every call: four times slower,
+which the fault test's backlog of 850 dossiers made plain. An unreachable API (a transport error, a
+5xx or 429) is raised as ``OrchestratorUnavailable`` so that the relay pauses instead of charging
+every pending row an attempt. Inside a pass the client does not retry: the relay's own back-off
+does. A Prefect server on SQLite answers 503 now and then while its own services write ("database
+is locked"); the client's retry would sleep 2 s on each, which was half the relay's time in a
+backlog of 200 dossiers; the relay's first pause is a quarter of a second.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ FLOW_NAME = "procedure"  # flows.procedure.procedure; each catalog procedure is 
 def run_key(uid: str) -> str:
     """The idempotency key of a dossier's run; ``flows.procedure.start_run`` uses it too."""
     return f"dossier-{uid}"
+
+
+def run_name(procedure_id: str, dossier_code: str) -> str:
+    """The name of a dossier's run in the UI, given when the run is created (a name the flow gives
+    itself costs a PATCH in every execution of the run)."""
+    return f"{procedure_id} · {dossier_code}"
 
 
 @contextlib.contextmanager
@@ -95,6 +102,7 @@ class PrefectOrchestrator:
                         self._deployments[procedure_id],
                         parameters={"dossier_code": dossier_code},
                         idempotency_key=run_key(uid),
+                        name=run_name(procedure_id, dossier_code),
                     )
                     break
                 except PrefectHTTPStatusError as exc:  # 404: the deployment was re-created
@@ -114,10 +122,18 @@ class PrefectOrchestrator:
         return RunView(state.type.value, key, state.is_final())
 
     def resume(self, flow_run_id: str, run_input: dict[str, Any]) -> None:
-        from prefect.flow_runs import resume_flow_run
+        """Resume through the pass's client: ``prefect.flow_runs.resume_flow_run`` builds a client
+        of its own and reads the run again, which the relay has just done (``view``)."""
+        from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.responses import SetStateStatus
+        from prefect.exceptions import FlowPauseTimeout
 
-        with _reachable():
-            resume_flow_run(UUID(flow_run_id), run_input=run_input)
+        with self._api() as client:
+            response = client.resume_flow_run(UUID(flow_run_id), run_input=run_input)
+        if response.status == SetStateStatus.REJECT:
+            if response.state is not None and response.state.type == StateType.FAILED:
+                raise FlowPauseTimeout("Flow run can no longer be resumed.")
+            raise RuntimeError(f"Cannot resume this run: {response.details.reason}")
 
 
 def relay() -> Relay:

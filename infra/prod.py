@@ -38,7 +38,7 @@ from typing import Any
 
 from infra import processes
 from infra.local import local_agency_secrets, relay_argv
-from infra.processes import Process, Stack, healthy, python, read_pid, run_once, tcp_open
+from infra.processes import Process, Stack, healthy, prefect_tuning, python, read_pid, run_once, tcp_open
 from lienthong.settings import REPO_ROOT, get_settings
 
 SUBDIR = "prod"
@@ -69,7 +69,9 @@ class ProdConfig:
     pg_admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     prefect_db: str = "prefect"
     lienthong_db: str = "lienthong"
-    api_replicas: int = 2
+    # One replica on a host of two cores or fewer: a second costs its own memory and CPU in every
+    # poll loop and buys nothing there (bench/province_day.py measures it).
+    api_replicas: int = field(default_factory=lambda: 1 if (os.cpu_count() or 1) <= 2 else 2)
     gateways: int = 2
     workers: int = 2
     pool: str = "lienthong"
@@ -165,6 +167,7 @@ def prod_env(cfg: ProdConfig) -> dict[str, str]:
         "PREFECT_SERVER_DOCKET_URL": f"redis://127.0.0.1:{redis_port}/1",
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),  # shared by the workers of this host
+        **prefect_tuning(home, cfg.prefect_api_url),
         # Liên Thông
         "LIENTHONG_DATABASE_URL": cfg.database_url(cfg.lienthong_db, "psycopg"),
         "LIENTHONG_AGENCY_API_URL": cfg.url("agency-sim"),

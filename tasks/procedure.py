@@ -112,11 +112,12 @@ def agency_step(dossier_code: str, step_key: str) -> dict[str, Any]:
 
 
 def agency_step_for(spec: StepSpec, dossier_code: str):  # type: ignore[no-untyped-def]
-    """The step task, named in the UI after its agency and action, tagged with the agency."""
+    """The step task, named in the UI after its agency and action. No ``agency:<code>`` tag: a
+    tagged task run asks the API for a concurrency slot of its tag (one POST each) though no limit
+    exists; the name already says the agency, and a limit, once needed, would bring its tag back."""
     return agency_step.with_options(
         name=f"{spec.agency}: {spec.action}",
         task_run_name=f"{spec.agency}: {spec.action} [{dossier_code}]",
-        tags=[f"agency:{spec.agency}"],
     )
 
 
