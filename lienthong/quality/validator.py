@@ -3,7 +3,8 @@
 ``validate_submissions`` flattens a batch of submissions, runs each asset's suite once over all
 the rows that feed it, and returns one :class:`Outcome` per dossier: ``ok`` when no error rule
 fails, the Vietnamese Form 02 lines (one per failing rule, in suite order), and the flags (e.g. a
-late registration, a different case rather than an error).
+late registration, a different case rather than an error). It is the two halves
+:func:`flatten_batch` (the rows, the same for either engine) and :func:`validate_flattened`.
 """
 
 from __future__ import annotations
@@ -107,18 +108,30 @@ def _order(config: QualityConfig) -> list[str]:
     return ["header", *[a for a in names if a != "header"]] if "header" in names else names
 
 
-def validate_submissions(
+def _ordered(config: QualityConfig) -> QualityConfig:
+    return QualityConfig({a: config.suites[a] for a in _order(config)}, config.form02)
+
+
+@dataclass(frozen=True)
+class Flattened:
+    """A batch flattened once and routed to the assets whose suites apply: the rows either engine
+    validates (:func:`validate_flattened`)."""
+
+    config: QualityConfig  # the configuration whose suites apply (and whose engines validate)
+    assets: dict[str, list[tuple[int, dict[str, Any]]]]  # asset -> (dossier's position, row)
+    n: int
+
+
+def flatten_batch(
     submissions: Sequence[Submission | Mapping[str, Any]],
     *,
     dossier_codes: Sequence[str | None] | None = None,
     appointments: Sequence[datetime | None] | None = None,
-    engine: EngineName = "gx",
     config: QualityConfig | None = None,
-) -> list[Outcome]:
-    """Validate many dossiers in one call (one GX validation per asset, not per dossier)."""
+) -> Flattened:
+    """Flatten every submission and hand each row to the suites that apply to its declaration."""
     config = config or get_quality_config()
-    eng = get_engine(engine, config)
-    ordered = QualityConfig({a: config.suites[a] for a in _order(config)}, config.form02)
+    ordered = _ordered(config)
     assets: dict[str, list[tuple[int, dict[str, Any]]]] = {a: [] for a in ordered.suites}
     for i, s in enumerate(submissions):
         sub = s if isinstance(s, Submission) else Submission.model_validate(s)
@@ -131,7 +144,28 @@ def validate_submissions(
         for asset, suite in ordered.suites.items():
             if suite.applies(declaration, options):
                 assets[asset].append((i, flat))
-    return _outcomes(ordered, eng, assets, len(submissions))
+    return Flattened(config, assets, len(submissions))
+
+
+def validate_flattened(batch: Flattened, *, engine: EngineName = "gx") -> list[Outcome]:
+    """Run each asset's suite once over its rows; one :class:`Outcome` per dossier."""
+    engine_of_config = get_engine(engine, batch.config)
+    return _outcomes(_ordered(batch.config), engine_of_config, batch.assets, batch.n)
+
+
+def validate_submissions(
+    submissions: Sequence[Submission | Mapping[str, Any]],
+    *,
+    dossier_codes: Sequence[str | None] | None = None,
+    appointments: Sequence[datetime | None] | None = None,
+    engine: EngineName = "gx",
+    config: QualityConfig | None = None,
+) -> list[Outcome]:
+    """Validate many dossiers in one call (one GX validation per asset, not per dossier)."""
+    batch = flatten_batch(
+        submissions, dossier_codes=dossier_codes, appointments=appointments, config=config
+    )
+    return validate_flattened(batch, engine=engine)
 
 
 def validate_submission(
