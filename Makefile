@@ -34,9 +34,10 @@ demo: setup
 
 # Markers say what a test needs (pyproject.toml: postgres, prefect, topology, browser). Tests run on
 # PYTEST_WORKERS xdist workers, each with its own scratch database and Prefect server, a module's
-# tests on one worker (its module-scoped stack is started once).
+# tests on one worker (its module-scoped stack is started once), modules handed out in the order
+# tests/conftest.py gives them (the long topologies first).
 PYTEST_WORKERS ?= 3
-PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The short loop: everything but the process topologies and the browser.
 check: venv services

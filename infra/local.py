@@ -90,10 +90,10 @@ def stop_recorded_named(*names: str) -> None:
 
 
 def run_prefect_server_foreground() -> int:
+    """``make ui``: the local Prefect server in the foreground of the terminal."""
     env = prefect_env()
     print(f"Prefect UI: http://127.0.0.1:{env['PREFECT_SERVER_API_PORT']}  (Ctrl-C to stop)")
-    return subprocess.call(python("-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                                  env["PREFECT_SERVER_API_PORT"]), env={**os.environ, **env})
+    return subprocess.call(prefect_server(env).argv, env={**os.environ, **env})
 
 
 def local_agency_secrets() -> str:

@@ -89,6 +89,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.prefect)
         if used & (POSTGRES_FIXTURES | PREFECT_FIXTURES) or item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.postgres)
+    _longest_first(items)
+
+
+def _longest_first(items: list[pytest.Item]) -> None:
+    """Modules that start process topologies first, then browser tests, then those on the Prefect
+    server, then the rest; each module's tests in their own order. Under xdist (``--dist loadscope
+    --no-loadscope-reorder``) a module is one unit of work, handed out in this order: the long
+    topologies start at once, side by side with the rest, instead of last on an idle worker."""
+    rank_of: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        module = item.nodeid.split("::", 1)[0]
+        rank = next((r for r, m in enumerate(("topology", "browser", "prefect")) if item.get_closest_marker(m)), 3)
+        rank_of[module] = min(rank_of.get(module, rank), rank)
+        first.setdefault(module, i)
+    order = {id(item): n for n, item in enumerate(items)}
+    items.sort(key=lambda item: (rank_of[m := item.nodeid.split("::", 1)[0]], first[m], order[id(item)]))
 
 
 @pytest.fixture

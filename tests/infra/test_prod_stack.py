@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from infra.processes import free_port_range
+from infra.processes import drop_database, free_port_range
 from infra.prod import ProdConfig, ProdHandle, start_prod, stop_prod
 from lienthong.settings import reset_settings
 from tests.conftest import PG_ADMIN
@@ -57,9 +57,8 @@ def prod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Prod
         yield cfg, var
     finally:
         stop_prod()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            for db in (cfg.prefect_db, cfg.lienthong_db):
-                conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        for db in (cfg.prefect_db, cfg.lienthong_db):
+            drop_database(PG_ADMIN, db)
         reset_settings()
 
 
