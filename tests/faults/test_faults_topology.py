@@ -192,6 +192,8 @@ def _flow_runs_of(worker_pid: int | None) -> set[str]:
     """The ids of the flow runs a worker's processes run now (the worker hands each run its id in
     ``PREFECT__FLOW_RUN_ID``)."""
     held: set[str] = set()
+    if worker_pid is None:  # not running (psutil.Process(None) would be this test process)
+        return held
     with contextlib.suppress(psutil.Error, TypeError, ValueError):
         for kid in psutil.Process(worker_pid).children(recursive=True):
             with contextlib.suppress(psutil.Error):
@@ -307,8 +309,8 @@ def test_worker_killed_mid_flow_is_rerun_once(topology: Topology) -> None:
         codes += batch
         victim, held = topology.worker_running(batch)
         pid = topology.handle.pid(victim)
-        assert pid is not None
-        _kill_tree(pid)
+        if pid is not None:  # else it died on its own a moment ago (a crash all the same)
+            _kill_tree(pid)
         time.sleep(1.0)  # a state the run sent just before it died has reached the API
         states_now = {r: st for rs in flow_runs_by_dossier().values() for r, st in rs}
         killed = [run_id for run_id in held if states_now.get(run_id) == "RUNNING"]
