@@ -5,7 +5,9 @@ against the raw ``tesseract`` CLI on the same pages with the same number of proc
 (OMP_THREAD_LIMIT=1, ``txt pdf``), measured in the same run.
 
 The cluster is started before the clock starts (a production scheduler outlives a run); its
-start-up is printed separately. Prints pages/s of each and the ratio flow/raw per worker count.
+start-up is printed separately. Prints pages/s of each (best round) and, per worker count, the
+ratio flow/raw throughput as the median of paired rounds in alternating order
+(bench.common.alternating_pairs: round i runs the flow then raw tesseract, round i+1 the reverse).
 
     python -m bench.bench_dask_ocr [--pages 12] [--rounds 2]
 """
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     from distributed import Client, LocalCluster
 
-    from bench.common import line, prefect_server_on_postgres, scratch_database
+    from bench.common import alternating_pairs, line, paired, prefect_server_on_postgres, scratch_database
     from lienthong.settings import reset_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-dask-"))
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         refs = [f"uploads/{p.name}" for p in paths]
         n = len(paths)
         print(f"{n} generated A4 pages at 300 DPI (mixed degradation, one upside down), {os.cpu_count()} cores, "
-              f"best of {args.rounds} rounds; digitize-backlog end to end on a Prefect server (PostgreSQL)")
+              f"{args.rounds} paired rounds; digitize-backlog end to end on a Prefect server (PostgreSQL)")
         with scratch_database("lienthong_bench_dask"), prefect_server_on_postgres() as api:
             os.environ["PREFECT_API_URL"] = api
             for k in [int(x) for x in args.workers.split(",")]:
@@ -126,14 +128,20 @@ def main(argv: list[str] | None = None) -> int:
                                   silence_logs=40) as cluster, Client(cluster) as client:
                     _warm(client)
                     started = time.perf_counter() - t0
-                    flow_best = raw_best = float("inf")
-                    for _ in range(args.rounds):
-                        dt, totals = backlog_on_dask(cluster.scheduler_address, refs)
-                        flow_best = min(flow_best, dt)
-                        raw_best = min(raw_best, raw_tesseract(paths, tmp / "raw", k))
+                    last: dict[str, int] = {}
+
+                    def flow(address: str = cluster.scheduler_address, seen: dict[str, int] = last) -> float:
+                        dt, totals = backlog_on_dask(address, refs)
+                        seen.update(totals)  # the last run's counts, printed below
+                        return dt
+
+                    # a = raw, b = flow: raw seconds over flow seconds is the throughput ratio flow/raw.
+                    pairs = alternating_pairs(lambda k=k: raw_tesseract(paths, tmp / "raw", k), flow,
+                                              args.rounds)
+                    flow_best, raw_best, totals = min(pairs.b), min(pairs.a), last
                 print(line(f"raw tesseract, {k} process(es) (anchor)", n / raw_best, "pages/s"))
-                print(line(f"digitize-backlog on Dask, {k} worker(s)", n / flow_best, "pages/s",
-                           n / raw_best, f"raw tesseract x{k}"))
+                print(line(f"digitize-backlog on Dask, {k} worker(s), best round", n / flow_best, "pages/s"))
+                print(paired(f"ratio flow/raw x{k}, throughput", pairs, ""))
                 print(f"  cluster of {k} started and warmed in {started:.1f} s (not in the figure); "
                       f"last run: {totals['digitized']} digitized, {totals['needs_review']} to review")
     finally:
