@@ -7,11 +7,12 @@ changes each) into a scratch PostgreSQL database with COPY, then measures:
   beside a raw ``COPY (SELECT ...) TO STDOUT`` of the same rows (the floor of reading them);
 - payloads built per second (HoSo + progress, content hashes);
 - payloads sent per second to the portal simulator (a separate process) by the client, beside raw
-  httpx POSTs of the same payloads; and an end-to-end catch-up of a sample (read, build, send,
-  ledger, checkpoint), extrapolated to the 1.3 million dossiers a province reported;
+  httpx POSTs of the same sample, as the median of paired rounds in alternating order; and an
+  end-to-end catch-up of a sample (read, build, send, ledger, checkpoint), extrapolated to the
+  1.3 million dossiers a province reported;
 - the index over the whole period, as a ratio to the raw read.
 
-    python -m bench.bench_portal [--rows 200000] [--send 4000] [--batch 1000]
+    python -m bench.bench_portal [--rows 200000] [--send 4000] [--batch 1000] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import io
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +32,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.common import line, machine, scratch_database
+from bench.common import alternating_pairs, line, machine, paired, scratch_database
 
 NULL = "\\N"  # COPY's NULL
 DOSSIER_COLS = (
@@ -218,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--send", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=4, help="paired send rounds, order alternating")
     args = ap.parse_args(argv)
     print(f"machine: {machine()}; {args.rows} dossiers, {args.send} sent")
     port = _free_port()
@@ -254,17 +257,21 @@ def main(argv: list[str] | None = None) -> int:
                 except httpx.HTTPError:
                     time.sleep(0.1)
             send = sample[: args.send]
-            half = len(send) // 2
-            raw_part, client_part = send[:half], send[half:]
+            # Paired rounds in alternating order (bench.common.alternating_pairs), each side on its
+            # own slice of the same sample (a dossier pushed twice would be an update the second time).
+            step = max(1, len(send) // (2 * args.rounds))
+            slices = iter([send[i : i + step] for i in range(0, 2 * args.rounds * step, step)])
             tok = httpx.post(
                 f"http://127.0.0.1:{port}/api/auth/token",
                 json={"username": "lienthong", "password": "lienthong"},
             ).json()["access_token"]
             from concurrent.futures import ThreadPoolExecutor
 
+            from lienthong.portal.client import PortalClient
+
             with httpx.Client(
                 base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {tok}"}
-            ) as raw:
+            ) as raw, PortalClient() as client:
 
                 def post(p: Any) -> None:
                     raw.post(
@@ -275,34 +282,26 @@ def main(argv: list[str] | None = None) -> int:
                         json={"madonvi": "x", "MaHoSo": p.code, "TienTrinh": p.progress},
                     )
 
-                for _ in range(50):  # warm the connections and the simulator before timing
-                    raw.get("/_sim/stats")
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(args.concurrency) as pool:
-                    list(pool.map(post, raw_part))
-                raw_rate = len(raw_part) / (time.perf_counter() - t0)
-            print(line("anchor: raw httpx POST create+progress", raw_rate, "dossiers/s"))
-            from lienthong.portal.client import PortalClient
-
-            with PortalClient() as client:
-
                 def push(p: Any) -> None:
                     client.push_dossier(p.hoso)
                     client.push_progress(p.code, p.progress)
 
-                t0 = time.perf_counter()
-                with ThreadPoolExecutor(args.concurrency) as pool:
-                    list(pool.map(push, client_part))
-                client_rate = len(client_part) / (time.perf_counter() - t0)
-            print(
-                line(
-                    "client push (retries, auth, create-or-update)",
-                    client_rate,
-                    "dossiers/s",
-                    raw_rate,
-                    "raw POST",
-                )
-            )
+                def timed(send_one: Any) -> float:
+                    part = next(slices)
+                    t0 = time.perf_counter()
+                    with ThreadPoolExecutor(args.concurrency) as pool:
+                        list(pool.map(send_one, part))
+                    return (time.perf_counter() - t0) / len(part)  # seconds per dossier
+
+                for _ in range(50):  # warm the connections and the simulator before timing
+                    raw.get("/_sim/stats")
+                # a = raw, b = client: raw seconds over client seconds is client/raw throughput.
+                pairs = alternating_pairs(lambda: timed(post), lambda: timed(push), args.rounds)
+            raw_rate = 1 / statistics.median(pairs.a)
+            client_rate = 1 / statistics.median(pairs.b)
+            print(line("anchor: raw httpx POST create+progress", raw_rate, "dossiers/s"))
+            print(line("client push (retries, auth, create-or-update)", client_rate, "dossiers/s"))
+            print(paired("client push / raw POST, throughput", pairs, ""))
 
             httpx.post(f"http://127.0.0.1:{port}/_sim/reset")
             from lienthong.portal.sync import catch_up
