@@ -6,15 +6,19 @@
 2. routing: the catalog's steps, each started as soon as every step upstream of it is done
    (independent steps in parallel), each result published to the vault as soon as its step is
    done. An asynchronous agency's step answers ``waiting``: when nothing else can proceed the run
-   suspends on ``agency-{ref}`` (no worker held) until the gateway's relay resumes it with the
-   agency's callback (read first from the gateway's inbox, so a callback that came early is not
-   waited for). A step the catalog marks ``approval:`` suspends on ``approval-{ref}`` for the
-   operator's decision (``tasks.procedure.ApprovalInput``), unless the approval policy is ``auto``;
+   suspends once for every such step in flight (``agency-{ref}[-{ref}...]``, no worker held)
+   until the gateway's relay resumes it with whichever agency answers first; the results are read
+   from the gateway's inbox, so callbacks that came early or meanwhile are not waited for. A step
+   the catalog marks ``approval:`` suspends on ``approval-{ref}`` for the operator's decision
+   (``tasks.procedure.ApprovalInput``), unless the approval policy is ``auto``;
 3. closing: resolve and deliver, or stop with the agency's reason (Form 03); the control slip
    (Form 05) and the timeline artifact.
 
-A suspended run re-executes this body from the top when resumed: every task here is idempotent
-and every suspend has a stable key, so work done before is found, not repeated.
+A suspended run executes this body again from the top when resumed. It does not replay what was
+done: it reads what is left of the dossier once (``tasks.procedure.dossier_progress``) and goes on
+from there; steps closed before are not asked again and results published before not published
+again. Every task is idempotent and every suspend has a stable key besides, so that a run re-run
+after a crash finds the work it had done.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from lienthong.catalog import StepSpec
 from lienthong.db import outlast_outage, session_scope
 from lienthong.db.store import get_row
 from lienthong.dossier import Status
-from lienthong.routing import AUTOMATIC, ApprovalInvalid
+from lienthong.gateway.relay import agency_wait_key
+from lienthong.routing import AUTOMATIC, AgencyResultInvalid, ApprovalInvalid, Decision, Progress, StepOutcome
 from lienthong.settings import get_settings
 from lienthong.timeline import timeline_markdown
 from tasks.accountability import render_form_task
@@ -45,12 +50,12 @@ from tasks.procedure import (
     agency_step_for,
     approval_decision,
     approval_supplement_round,
-    awaiting_approval_supplement,
     begin_processing,
+    dossier_progress,
     dossier_status,
     finish_dossier,
     routing,
-    stored_agency_result,
+    stored_agency_results,
 )
 from tasks.quality import SupplementInput, apply_supplement, validate_dossier
 from tasks.supplement import component_problems, request_supplement, supplement_received
@@ -125,83 +130,101 @@ def await_supplement(dossier_code: str, lines: list[str], round_no: int) -> None
     supplement_received(dossier_code, round_no)
 
 
-def route(dossier_code: str) -> list[dict[str, Any]]:
-    """Run every step whose upstream steps are done, as soon as they are; then wait (suspended) for
-    asynchronous agencies and approvals one at a time, and go on with what they unblock."""
+def route(dossier_code: str, recorded: Progress) -> list[StepOutcome]:
+    """Run every step whose upstream steps are done, as soon as they are; then wait (suspended)
+    for the asynchronous agencies in flight, once for the whole wave, and for approvals one at a
+    time, and go on with what they unblock. Steps recorded in an earlier execution of the run
+    (``recorded``) are taken as they stand: nothing is asked or published again."""
     plan = outlast_outage(lambda: routing().plan(dossier_code))
-    outcomes: dict[str, dict[str, Any]] = {}
-    running: dict[PrefectFuture[dict[str, Any]], StepSpec] = {}
-    held: list[tuple[StepSpec, dict[str, Any]]] = []  # waiting for an agency or an approval
+    outcomes: dict[str, StepOutcome] = {}
+    running: dict[PrefectFuture[StepOutcome], StepSpec] = {}
+    waiting: dict[str, StepSpec] = {}  # step ref -> an asynchronous agency's step in flight
+    approvals: list[tuple[StepSpec, StepOutcome]] = []  # held for an operator's decision
     publications: list[PrefectFuture[Any]] = []
+    specs = {spec.id: spec for spec in plan.steps}
 
-    def settle(spec: StepSpec, outcome: dict[str, Any]) -> None:
-        if outcome["state"] in ("waiting", "approval"):
-            held.append((spec, outcome))
-            return
-        outcomes[spec.id] = outcome
-        if spec.results and outcome["state"] == "done":
-            publications.append(
-                publish_step_results.with_options(task_run_name=f"vault: publish {spec.id} [{dossier_code}]")
-                .submit(dossier_code, spec.id))
+    def settle(spec: StepSpec, outcome: StepOutcome, *, publish: bool = True) -> None:
+        if outcome.state == "waiting":
+            waiting[str(outcome.ref)] = spec
+        elif outcome.state == "approval":
+            approvals.append((spec, outcome))
+        else:
+            outcomes[spec.id] = outcome
+            if publish and spec.results and outcome.state == "done":
+                publications.append(
+                    publish_step_results.with_options(task_run_name=f"vault: publish {spec.id} [{dossier_code}]")
+                    .submit(dossier_code, spec.id))
 
     def start_ready() -> None:
-        busy = {s.id for s in running.values()} | {s.id for s, _ in held}
+        busy = ({s.id for s in running.values()} | {s.id for s in waiting.values()}
+                | {s.id for s, _ in approvals})
         for spec in plan.steps:
             if spec.id in outcomes or spec.id in busy:
                 continue
             if all(u in outcomes for u in plan.upstream[spec.id]):
                 running[agency_step_for(spec, dossier_code).submit(dossier_code, spec.id)] = spec
 
+    for key, outcome in recorded.steps.items():
+        if key in specs:
+            settle(specs[key], outcome, publish=key not in recorded.published)
     start_ready()
-    while running or held:
+    while running or waiting or approvals:
         while running:
             for future in as_completed(list(running)):
                 spec = running.pop(future)
                 settle(spec, future.result())
                 start_ready()
                 break  # look at the set of running steps again: new ones may have started
-        if held:  # nothing else can proceed: resolve one held step (this may suspend the run)
-            spec, outcome = held.pop(0)
-            settle(spec, resolve(dossier_code, spec, outcome))
-            start_ready()
+        if approvals:  # nothing else can proceed: one decision (this may suspend the run)
+            spec, outcome = approvals.pop(0)
+            settle(spec, await_approval(dossier_code, spec, str(outcome.ref)))
+        elif waiting:  # the agencies' results that came, or one suspend for the whole wave
+            for ref, body in await_agencies(dossier_code, waiting).items():
+                spec = waiting.pop(ref)
+                settle(spec, agency_result(dossier_code, spec.id, body))
+        start_ready()
     for f in publications:
         f.result()  # a failed publication fails the run (and its retry), never silently
     return [outcomes[spec.id] for spec in plan.steps]
 
 
-def resolve(dossier_code: str, spec: StepSpec, outcome: dict[str, Any]) -> dict[str, Any]:
-    """A held step to its end: the asynchronous agency's result, then the approval if one is required."""
-    if outcome["state"] == "waiting":
-        outcome = await_agency(dossier_code, spec, outcome["ref"])
-    if outcome["state"] == "approval":
-        outcome = await_approval(dossier_code, spec, outcome["ref"])
-    return outcome
+def await_agencies(dossier_code: str, waiting: dict[str, StepSpec]) -> dict[str, dict[str, Any]]:
+    """The results of asynchronous agencies' steps in flight, by step ref: those the gateway
+    received already (callbacks that came early or meanwhile are not waited for), else the one
+    the run is resumed with after waiting suspended (no worker held; the steps' deadlines keep
+    running) on one key for the whole wave, resumed by the relay with whichever answers first or
+    by an operator entering a result by hand."""
+    found = stored_agency_results(dossier_code, sorted(waiting))
+    if found:
+        return found
+    refs = sorted(waiting)
+    lines = [f"- {spec.agency}: {spec.action} — mã bước `{ref}` (`POST /v1/steps/{ref}/result`)"
+             for ref, spec in sorted(waiting.items())]
+    answer = suspend_flow_run(
+        wait_for_input=AgencyResultInput.with_initial_data(
+            description=f"**Chờ kết quả của cơ quan** – hồ sơ {dossier_code}\n\n" + "\n".join(lines)
+            + ("\n\nNhập kết quả bằng tay: ghi *step_ref* là mã bước." if len(refs) > 1 else ""),
+            step_ref=refs[0] if len(refs) == 1 else None),
+        key=agency_wait_key(refs),
+        timeout=get_settings().agency_wait_timeout_seconds,
+    )
+    body = answer.model_dump(mode="json", exclude_none=True)
+    ref = body.pop("step_ref", None) or (refs[0] if len(refs) == 1 else None)
+    if ref not in waiting:
+        raise AgencyResultInvalid(
+            f"{dossier_code}: a result for step {ref!r}, which the run does not wait for ({', '.join(refs)})",
+            message_vi="Kết quả nhập tay phải ghi mã bước (step_ref) của một bước đang chờ cơ quan.")
+    return {ref: body}
 
 
-def await_agency(dossier_code: str, spec: StepSpec, ref: str) -> dict[str, Any]:
-    """The agency's callback: from the gateway's inbox if it came already, else wait suspended
-    (no worker held; the step's deadline keeps running) until the relay resumes the run with it."""
-    body = stored_agency_result(ref)
-    if body is None:
-        answer = suspend_flow_run(
-            wait_for_input=AgencyResultInput.with_initial_data(
-                description=f"**{spec.agency}: {spec.action}** – hồ sơ {dossier_code}\n\n"
-                "Chờ kết quả của cơ quan (gửi về cổng tiếp nhận `POST /v1/steps/" + ref + "/result`)."),
-            key=f"agency-{ref}",
-            timeout=get_settings().agency_wait_timeout_seconds,
-        )
-        body = answer.model_dump(mode="json", exclude_none=True)
-    return agency_result(dossier_code, spec.id, body)
-
-
-def await_approval(dossier_code: str, spec: StepSpec, ref: str) -> dict[str, Any]:
+def await_approval(dossier_code: str, spec: StepSpec, ref: str) -> StepOutcome:
     """The operator's decision on a held step; a request for supplement waits for the citizen and
     then asks again. Every ask has its own stable key, so a resumed run replays the answers."""
     log = get_run_logger()
     for ask in range(1, MAX_APPROVAL_ASKS + 1):
         key = f"approval-{ref}" if ask == 1 else f"approval-{ref}-{ask}"
         if get_settings().approval_policy == "auto":
-            decision: dict[str, Any] = {"decision": "approve", "officer": AUTOMATIC, "automatic": True}
+            decision = Decision("approve", AUTOMATIC, automatic=True, key=key)
         else:
             answer = suspend_flow_run(
                 wait_for_input=ApprovalInput.with_initial_data(
@@ -212,22 +235,22 @@ def await_approval(dossier_code: str, spec: StepSpec, ref: str) -> dict[str, Any
                 key=key,
                 timeout=get_settings().approval_timeout_seconds,
             )
-            decision = answer.model_dump(mode="json")
+            decision = Decision(answer.decision, answer.officer, answer.reason, answer.note, key=key)
         try:
-            outcome = approval_decision(dossier_code, spec.id, {**decision, "key": key})
+            outcome = approval_decision(dossier_code, spec.id, decision)
         except ApprovalInvalid as exc:  # an answer that cannot be applied is asked again
             log.warning("approval %s not applied: %s", key, exc.message)
             continue
-        if outcome["state"] != "approval":
+        if outcome.state != "approval":
             return outcome
         # The officer requested a supplement: the appraisal phase's one request (Form 02).
         round_no = approval_supplement_round(dossier_code, spec.id, key)
-        lines = [str(decision.get("reason"))]
+        lines = [str(decision.reason)]
         if request_supplement(dossier_code, lines, round_no) == "refused":
             # A second request in the same phase is not allowed: the dossier is stopped (Form 03).
-            return approval_decision(dossier_code, spec.id, {
-                "decision": "refuse", "officer": str(decision["officer"]), "key": f"{key}-stopped",
-                "reason": "Hồ sơ vẫn chưa đầy đủ sau khi đã yêu cầu bổ sung: " + lines[0]})
+            return approval_decision(dossier_code, spec.id, Decision(
+                "refuse", decision.officer, "Hồ sơ vẫn chưa đầy đủ sau khi đã yêu cầu bổ sung: " + lines[0],
+                key=f"{key}-stopped"))
         await_supplement(dossier_code, lines, round_no)
         # What the citizen handed in is read before the officer is asked again.
         digitize_and_review(dossier_code)
@@ -246,15 +269,16 @@ def procedure(dossier_code: str) -> dict[str, Any]:
     if (flow_run.run_count or 1) > MAX_PROCEDURE_RUNS:
         # Re-runs after crashes are bounded: past this, a person looks at the dossier.
         raise RuntimeError(f"dossier {dossier_code}: crashed {MAX_PROCEDURE_RUNS} times; needs an operator")
-    status = Status(dossier_status(dossier_code))
+    progress = dossier_progress(dossier_code)  # what is left, read once
+    status = progress.status
     # Resumed after the supplement an approving officer requested: back to that approval, not intake.
-    approving = status == Status.SUPPLEMENT_REQUESTED and awaiting_approval_supplement(dossier_code)
-    if status in INTAKE and not approving:
+    if status in INTAKE and not progress.approving:
         status = intake(dossier_code)
-    outcomes: list[dict[str, Any]] = []
-    if status in (Status.ACCEPTED, Status.PROCESSING, Status.AWAITING_PAYMENT) or approving:
-        status = Status(begin_processing(dossier_code))
-        outcomes = route(dossier_code)
+    outcomes: list[StepOutcome] = []
+    if status in (Status.ACCEPTED, Status.PROCESSING, Status.AWAITING_PAYMENT) or progress.approving:
+        if status == Status.ACCEPTED:
+            status = Status(begin_processing(dossier_code))
+        outcomes = route(dossier_code, progress)
         status = Status(finish_dossier(dossier_code, outcomes))
         if status == Status.STOPPED:
             render_form_task(dossier_code, "03")
@@ -264,7 +288,7 @@ def procedure(dossier_code: str) -> dict[str, Any]:
     create_markdown_artifact(key=_artifact_key(dossier_code), markdown=timeline,
                              description=f"Timeline of dossier {dossier_code}")
     return {"dossier_code": dossier_code, "status": int(status),
-            "steps": {o["step_key"]: o["state"] for o in outcomes}}
+            "steps": {o.step_key: o.state for o in outcomes}}
 
 
 def start_run(dossier_code: str) -> str:

@@ -99,6 +99,16 @@ class StepOutcome:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """A dossier as a flow run finds it when it starts or resumes (:meth:`Routing.progress`)."""
+
+    status: Status
+    approving: bool  # waiting for the supplement an approving officer requested
+    steps: dict[str, StepOutcome]  # step key -> where the step stands, for steps begun
+    published: frozenset[str] = frozenset()  # done steps whose every result the vault holds
+
+
+@dataclass(frozen=True)
 class Decision:
     """A decision on a step held for approval (the flow's typed form, as plain data)."""
 
@@ -197,6 +207,28 @@ class Routing:
                 row.deliveries = {**(row.deliveries or {}), "citizen": now.isoformat()}
                 status = dossier.status
             return status
+
+    def progress(self, dossier_code: str) -> Progress:
+        """What is left of the dossier, read once: its status and, for every step recorded so far,
+        where it stands (closed, held for approval, or waiting for an asynchronous agency's
+        callback). A step handed to a polled agency but not settled is not listed: running it
+        again asks the agency for the same request id."""
+        with session_scope() as s:
+            row = get_row(s, dossier_code)
+            plan = self.catalog.for_dossier(row).plan(row.options)
+            rows = {st.step_key: st for st in row.steps}
+            steps: dict[str, StepOutcome] = {}
+            for spec in plan.steps:
+                st = rows.get(spec.id)
+                if st is None:
+                    continue
+                if st.status in CLOSED or APPROVAL in (st.outputs or {}):
+                    steps[spec.id] = _outcome(spec, st)
+                elif st.ticket and self.is_async(spec.agency):
+                    steps[spec.id] = StepOutcome(spec.id, spec.agency, "waiting", ref=st.ref)
+            status = Status(row.status)
+        approving = status == Status.SUPPLEMENT_REQUESTED and self.awaiting_approval_supplement(dossier_code)
+        return Progress(status, approving, steps)
 
     # --- one step ------------------------------------------------------------------------------
 

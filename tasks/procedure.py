@@ -17,8 +17,9 @@ from pydantic import Field
 from lienthong.agencies.client import HttpAgencyClient
 from lienthong.catalog import StepSpec
 from lienthong.db import is_outage
+from lienthong.db.store import get_row
 from lienthong.errors import AgencyError
-from lienthong.routing import AgencyResultInvalid, ApprovalInvalid, Decision, Routing, StepOutcome
+from lienthong.routing import AgencyResultInvalid, ApprovalInvalid, Decision, Progress, Routing, StepOutcome
 from lienthong.settings import get_settings
 from tasks.retry import failure, retrying
 
@@ -29,8 +30,10 @@ _INVALID = (AgencyResultInvalid, ApprovalInvalid)
 class AgencyResultInput(RunInput):
     """An asynchronous agency's result for one step: the body of ``POST /v1/steps/{ref}/result``
     (``lienthong.gateway.schemas.StepResultBody``), which the gateway's relay hands to the run
-    suspended on ``agency-{ref}``."""
+    suspended on the agencies' wave (``agency-{ref}[-{ref}...]``, one key for every step it waits
+    for). An operator entering a result by hand names the step (``step_ref``) when several wait."""
 
+    step_ref: str | None = Field(default=None, description="Mã bước có kết quả (khi chờ nhiều cơ quan cùng lúc)")
     state: Literal["done", "refused"] = Field(description="done: đã giải quyết; refused: từ chối giải quyết")
     result: dict[str, Any] = Field(default_factory=dict, description="Dữ liệu kết quả theo danh mục của bước")
     reason: str | None = Field(default=None, description="Lý do từ chối (bắt buộc khi từ chối)")
@@ -93,6 +96,31 @@ def dossier_status(dossier_code: str) -> int:
     return int(routing().status(dossier_code))
 
 
+@task(name="dossier-progress", cache_policy=NO_CACHE, **retrying(others=3),
+      task_run_name="dossier-progress [{dossier_code}]")
+def dossier_progress(dossier_code: str) -> Progress:
+    """What is left of the dossier, read once per execution of its run: its steps as they stand,
+    and which done steps the vault holds every result of (those are not published again)."""
+    from dataclasses import replace
+
+    from sqlalchemy import select
+
+    from lienthong.db import session_scope
+    from lienthong.vault.index import VaultResult
+
+    r = routing()
+    progress = r.progress(dossier_code)
+    done = [k for k, o in progress.steps.items() if o.state == "done"]
+    if not done:
+        return progress
+    with session_scope() as s:
+        held = set(s.execute(select(VaultResult.source_step, VaultResult.result_code).where(
+            VaultResult.source_dossier_code == dossier_code)).tuples())
+        procedure = r.catalog.for_dossier(get_row(s, dossier_code))
+    published = {k for k in done if all((k, res.code) in held for res in procedure.step(k).results)}
+    return replace(progress, published=frozenset(published))
+
+
 @task(name="begin-processing", cache_policy=NO_CACHE, **retrying(others=3))
 def begin_processing(dossier_code: str) -> int:
     return int(routing().begin(dossier_code))
@@ -106,9 +134,8 @@ def begin_processing(dossier_code: str) -> int:
     retry_condition_fn=_retry_agency_errors,
     cache_policy=NO_CACHE,
 )
-def agency_step(dossier_code: str, step_key: str) -> dict[str, Any]:
-    outcome = routing().run_step(dossier_code, step_key)
-    return outcome.__dict__
+def agency_step(dossier_code: str, step_key: str) -> StepOutcome:
+    return routing().run_step(dossier_code, step_key)
 
 
 def agency_step_for(spec: StepSpec, dossier_code: str):  # type: ignore[no-untyped-def]
@@ -122,35 +149,35 @@ def agency_step_for(spec: StepSpec, dossier_code: str):  # type: ignore[no-untyp
 
 
 @task(name="finish-dossier", cache_policy=NO_CACHE, **retrying(others=3))
-def finish_dossier(dossier_code: str, outcomes: list[dict[str, Any]]) -> int:
-    return int(routing().finish(dossier_code, [StepOutcome(**o) for o in outcomes]))
+def finish_dossier(dossier_code: str, outcomes: list[StepOutcome]) -> int:
+    return int(routing().finish(dossier_code, outcomes))
 
 
-@task(name="stored-agency-result", cache_policy=NO_CACHE, **retrying(others=3))
-def stored_agency_result(step_ref: str) -> dict[str, Any] | None:
-    """The agency's callback, if the gateway received it already (then the run need not wait)."""
+@task(name="stored-agency-results", cache_policy=NO_CACHE, **retrying(others=3),
+      task_run_name="stored-agency-results [{dossier_code}]")
+def stored_agency_results(dossier_code: str, step_refs: list[str]) -> dict[str, dict[str, Any]]:
+    """The callbacks the gateway received already for these steps, by step ref (those the run then
+    need not wait for)."""
+    from lienthong.db import session_scope
     from lienthong.gateway.views import stored_step_result
 
-    return stored_step_result(step_ref)
+    with session_scope() as s:
+        found = {ref: stored_step_result(ref, session=s) for ref in step_refs}
+    return {ref: body for ref, body in found.items() if body is not None}
 
 
 @task(name="agency-result", cache_policy=NO_CACHE, **retrying(others=3, never=_INVALID),
       task_run_name="agency-result · {step_key} [{dossier_code}]")
-def agency_result(dossier_code: str, step_key: str, body: dict[str, Any]) -> dict[str, Any]:
-    return routing().close_from_result(dossier_code, step_key, body).__dict__
+def agency_result(dossier_code: str, step_key: str, body: dict[str, Any]) -> StepOutcome:
+    return routing().close_from_result(dossier_code, step_key, body)
 
 
 @task(name="approval-decision", cache_policy=NO_CACHE, **retrying(others=3, never=_INVALID),
       task_run_name="approval · {step_key} [{dossier_code}]")
-def approval_decision(dossier_code: str, step_key: str, decision: dict[str, Any]) -> dict[str, Any]:
-    return routing().decide(dossier_code, step_key, Decision(**decision)).__dict__
+def approval_decision(dossier_code: str, step_key: str, decision: Decision) -> StepOutcome:
+    return routing().decide(dossier_code, step_key, decision)
 
 
 @task(name="approval-supplement-round", cache_policy=NO_CACHE, **retrying(others=3))
 def approval_supplement_round(dossier_code: str, step_key: str, key: str) -> int:
     return routing().note_supplement_round(dossier_code, step_key, key)
-
-
-@task(name="awaiting-approval-supplement", cache_policy=NO_CACHE, **retrying(others=3))
-def awaiting_approval_supplement(dossier_code: str) -> bool:
-    return routing().awaiting_approval_supplement(dossier_code)

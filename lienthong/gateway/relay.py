@@ -3,8 +3,10 @@
 - a new dossier starts its procedure's deployment (the run is keyed on the dossier's UID, so a
   second start after a crash returns the same run);
 - a supplement resumes the dossier's run when it is suspended on ``supplement-<round>``;
-- an agency's step result resumes the run suspended on ``agency-<step ref>`` (asynchronous
-  agencies), and stays readable with :func:`lienthong.gateway.views.stored_step_result`.
+- an agency's step result resumes the run suspended on a wave of agencies that holds its step
+  (``agency-<step ref>[-<step ref>...]``, :func:`agency_wait_key`), and stays readable with
+  :func:`lienthong.gateway.views.stored_step_result`, where the run reads every result of the
+  wave that came meanwhile.
 
 While the orchestrator (the Prefect API) is down, rows stay pending and nothing is dropped: the
 first call that finds it unreachable (:class:`OrchestratorUnavailable`) ends the pass, and the relay
@@ -267,34 +269,54 @@ class Relay:
                 return "done"
             return self._resume(row, dossier, f"supplement-{round_no}", payload["run_input"], report)
         if row.kind == "step_result":
-            status = s.execute(select(StepRow.status).where(StepRow.ref == payload["step_ref"])).scalar()
+            ref = payload["step_ref"]
+            status = s.execute(select(StepRow.status).where(StepRow.ref == ref)).scalar()
             if status in ("done", "refused"):
                 report.closed += 1
                 return "done"
-            return self._resume(row, dossier, f"agency-{payload['step_ref']}", payload["body"], report)
+            return self._resume(row, dossier, lambda key: waits_for_step(key, ref),
+                                {**payload["body"], "step_ref": ref}, report, f"agency-{ref}")
         raise ValueError(f"unknown inbox kind {row.kind!r}")
 
     def _resume(
         self,
         row: InboxRow,
         dossier: DossierRow,
-        key: str,
+        key: str | Callable[[str | None], bool],
         run_input: dict[str, Any],
         report: RelayReport,
+        what: str | None = None,
     ) -> str:
         if dossier.flow_run_id is None:
             raise _Wait
         view = self.orchestrator.view(dossier.flow_run_id)
-        if view.pause_key == key:
+        if (key(view.pause_key) if callable(key) else view.pause_key == key):
             self.orchestrator.resume(dossier.flow_run_id, run_input)
             row.flow_run_id = dossier.flow_run_id
-            report.resumed.append(f"{dossier.code} {key}")
+            report.resumed.append(f"{dossier.code} {view.pause_key}")
             return "done"
         if view.final:
-            row.last_error = f"the run ended ({view.state}) before it waited for {key}"
+            row.last_error = f"the run ended ({view.state}) before it waited for {what or key}"
             report.closed += 1
             return "skipped"
         raise _Wait
+
+
+AGENCY_WAIT = "agency-"
+
+
+def agency_wait_key(step_refs: list[str]) -> str:
+    """The key a run suspends on while it waits for asynchronous agencies: one suspend for the
+    whole wave of steps in flight, ``agency-<ref>[-<ref>...]``, resumed by whichever answers first
+    (step refs are hexadecimal, and Prefect allows only letters, digits and dashes in the key)."""
+    return AGENCY_WAIT + "-".join(sorted(step_refs))
+
+
+def waits_for_step(pause_key: str | None, step_ref: str) -> bool:
+    """Whether a run suspended on ``pause_key`` waits for the result of step ``step_ref``."""
+    if not pause_key or not pause_key.startswith(AGENCY_WAIT):
+        return False
+    return step_ref in pause_key[len(AGENCY_WAIT):].split("-")
 
 
 def relay_once(orchestrator: Orchestrator) -> RelayReport:

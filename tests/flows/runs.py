@@ -35,6 +35,18 @@ def read_run(run_id: str):  # type: ignore[no-untyped-def]
     return asyncio.run(read())
 
 
+def task_run_names(run_id: str) -> list[str]:
+    """The names of every task run of a flow run, over all its executions."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+            return [str(t.name) for t in runs]
+
+    return asyncio.run(read())
+
+
 def pause_key(run_id: str) -> str | None:
     """The key the run is suspended on, or None when it is not paused."""
     state = read_run(run_id).state

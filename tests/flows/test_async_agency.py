@@ -1,10 +1,12 @@
 """Asynchronous agencies end to end on a real Prefect server, the gateway and the simulator over
-HTTP: the run suspends on agency-{ref} holding no worker, the simulator calls the gateway back
-signed as the agency, the relay resumes the run, and the dossier completes."""
+HTTP: the run suspends on agency-{ref} holding no worker (once for a wave of steps in parallel), the
+simulator calls the gateway back signed as the agency, the relay resumes the run, and the dossier
+completes."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 from sqlalchemy import select
@@ -14,11 +16,12 @@ from infra.gateway_relay import relay_once
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, InboxRow, StepRow
 from lienthong.dossier import Status
+from lienthong.gateway.relay import agency_wait_key
 from lienthong.routing import APPROVAL
 from lienthong.settings import reset_settings
 from lienthong.sweep import OPEN_STEP_STATUSES
 from tests.conftest import until
-from tests.flows.runs import execute, read_run
+from tests.flows.runs import execute, read_run, task_run_names
 from tests.integration.gateway_helpers import (
     Signed,
     gateway_server,  # noqa: F401
@@ -77,26 +80,32 @@ def test_the_run_waits_suspended_for_each_agency_and_the_callbacks_resume_it_to_
     assert relay_once().resumed == [f"{code} agency-{ks.ref}"]
 
     # 2. Resumed: civil status is done; police and social insurance get the dossier in parallel,
-    #    and the run suspends again on whichever it waits for first.
+    #    and the run suspends once for both of them (one key for the wave, whichever answers first).
     execute(run_id)
     run = read_run(run_id)
     now = steps()
     assert now["khai_sinh"].status == "done" and now["khai_sinh"].due_at == due
     assert now["khai_sinh"].outputs[APPROVAL]["decisions"][0]["automatic"] is True
-    first = run.state.state_details.pause_key
-    assert run.state.is_paused() and first in (f"agency-{now['thuong_tru'].ref}", f"agency-{now['bhyt'].ref}")
-    other = ({f"agency-{now['thuong_tru'].ref}", f"agency-{now['bhyt'].ref}"} - {first}).pop()
+    wave = agency_wait_key([now["thuong_tru"].ref, now["bhyt"].ref])
+    assert run.state.is_paused() and run.state.state_details.pause_key == wave
+    assert now["thuong_tru"].ticket and now["bhyt"].ticket
 
-    # 3. Both agencies answer while the run waits for one: the relay resumes that one, and the run
-    #    picks the other's result up from the gateway's inbox instead of suspending for it.
+    # 3. Both agencies answer: the relay resumes the run with the first, and the run picks the
+    #    other's result up from the gateway's inbox instead of suspending for it.
     release(sim, 3)
     report = relay_once()
-    assert report.resumed == [f"{code} {first}"] and report.waiting == 1
+    assert report.resumed == [f"{code} {wave}"] and report.waiting == 1
     execute(run_id)
     run = read_run(run_id)
     assert run.state.is_completed()
-    assert run.empirical_policy.pause_keys == {f"agency-{ks.ref}", first}
-    assert other not in run.empirical_policy.pause_keys
+    assert run.empirical_policy.pause_keys == {f"agency-{ks.ref}", wave}
+    # Three executions, and none replays what an earlier one did: each step was handed over and
+    # published once, and what was left was read once per execution.
+    names = Counter(n.split(" [")[0] for n in task_run_names(run_id))
+    handed = {n: c for n, c in names.items() if n.split(":")[0] in ("UBND_XA", "CONG_AN_XA", "BHXH")}
+    assert len(handed) == 3 and set(handed.values()) == {1}, names
+    assert sum(c for n, c in names.items() if n.startswith("vault: publish")) == 3, names
+    assert names["dossier-progress"] == 3, names
     assert {k: st.status for k, st in steps().items()} == {"khai_sinh": "done", "thuong_tru": "done", "bhyt": "done"}
     assert portal.get(accepted["status_url"]).json()["status"] == Status.RETURNED
 

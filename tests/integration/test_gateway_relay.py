@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from lienthong.db import session_scope
 from lienthong.db.models import DossierRow, InboxRow
 from lienthong.db.store import get_row
-from lienthong.gateway.relay import OrchestratorUnavailable, Relay, RunView
+from lienthong.gateway.relay import OrchestratorUnavailable, Relay, RunView, agency_wait_key, waits_for_step
 from lienthong.supplement import request_supplement, supplement_received
 from tests.integration.gateway_helpers import (
     Signed,
@@ -222,10 +223,23 @@ def test_an_agency_result_resumes_the_run_waiting_on_that_step(gateway):
     result = {"state": "done", "result": {"residence_notice": {"so_thong_bao": "TB-7"}}}
     assert Signed(gateway, "CONG_AN_XA").post(f"/v1/steps/{ref}/result", result).status_code == 202
     assert Relay(orch).run_once().waiting == 1
-    orch.paused[orch.runs[code]] = f"agency-{ref}"
+    other = uuid.uuid4().hex  # a run waiting for a wave of steps waits for each of them
+    orch.paused[orch.runs[code]] = f"agency-{other}"
+    assert Relay(orch).run_once().waiting == 1
+    wave = agency_wait_key([other, ref])
+    orch.paused[orch.runs[code]] = wave
     report = Relay(orch).run_once()
-    assert report.resumed == [f"{code} agency-{ref}"]
-    assert orch.inputs[-1][1] == result
+    assert report.resumed == [f"{code} {wave}"]
+    assert orch.inputs[-1][1] == {**result, "step_ref": ref}  # the form names the step it answers
+
+
+def test_a_wave_key_names_each_of_its_steps_and_no_other() -> None:
+    a, b, c = (uuid.uuid4().hex for _ in range(3))
+    wave = agency_wait_key([b, a])
+    assert wave == agency_wait_key([a, b]) and agency_wait_key([a]) == f"agency-{a}"
+    assert waits_for_step(wave, a) and waits_for_step(wave, b) and not waits_for_step(wave, c)
+    assert not waits_for_step(f"approval-{a}", a) and not waits_for_step(None, a)
+    assert not waits_for_step(wave, a[:8])
 
 
 def test_a_batch_that_fails_as_a_whole_is_redone_one_request_at_a_time(db):
