@@ -332,6 +332,8 @@ def make_submission(procedure_id: str, rng: random.Random, received_at: datetime
         opts = _death_options(rng, options)
         if _FUNERAL_ONLY & set(defects) and opts["procedures"] not in (3, 4):
             opts["procedures"] = 3
+        if "funeral_allowance_late" in defects:  # the 90-day rule is social insurance's only
+            opts["funeral_body"] = "bhxh"
         body = _death(rng, received, opts)
     elif proc.declaration == "land_transfer":
         body = _land(rng, received)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -91,8 +91,11 @@ def is_vietnamese_name(
 ) -> bool:
     """NFC, letters only (apostrophe/hyphen inside a word for names such as H'Hen), no digits,
     between ``min_words`` and ``max_words`` words and at most ``max_length`` characters."""
-    if not isinstance(value, str) or unicodedata.normalize("NFC", value) != value:
+    if not isinstance(value, str):
         return False
+    # Decomposed (NFD) text is the same name: normalise, never refuse it. No diacritics rule:
+    # names of ethnic-minority citizens need not follow Vietnamese spelling (Civil Code Art. 26).
+    value = unicodedata.normalize("NFC", value)
     words = value.split()
     if not min_words <= len(words) <= max_words or len(value) > max_length:
         return False
@@ -118,8 +121,29 @@ def dossier_code_matches(code: Any, received_on: Any) -> bool:
     return True
 
 
-def days_between_at_most(start: Any, end: Any, max_days: int) -> bool:
-    return (as_date(end) - as_date(start)).days <= max_days
+def days_between_at_most(start: Any, end: Any, max_days: int = 0, *, max_years: int = 0,
+                         to_working_day: bool = False) -> bool:
+    """``end`` is at most ``max_days`` calendar days after ``start``; with ``max_years``, before
+    the ``max_years``-th anniversary of ``start`` ("under 6" is before the 6th birthday, leap
+    years included, not 2190 days). With ``to_working_day`` a window whose last day is a weekend
+    or holiday runs to the end of the next working day (Civil Code 2015 Art. 147-148)."""
+    a, b = as_date(start), as_date(end)
+    if max_years:
+        return b < anniversary(a, max_years)
+    last = a + timedelta(days=max_days)
+    if to_working_day:
+        from lienthong.calendar import get_calendar
+
+        last = get_calendar().end_of_period(last)
+    return b <= last
+
+
+def anniversary(born: date, years: int) -> date:
+    """The ``years``-th anniversary; of 29 February, 1 March in a common year."""
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:
+        return date(born.year + years, 3, 1)
 
 
 def family_name(value: Any) -> str | None:

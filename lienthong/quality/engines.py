@@ -98,8 +98,10 @@ def _plain_check(rule: Rule) -> Callable[[dict[str, Any]], bool]:
         elif e == "expect_column_pair_dossier_code_to_match_reception_date":
             pair = checks.dossier_code_matches
         elif e == "expect_column_pair_days_from_a_to_b_to_be_at_most":
-            days = int(k["max_days"])
-            pair = lambda a, b: checks.days_between_at_most(a, b, days)  # noqa: E731
+            days, years = int(k.get("max_days", 0)), int(k.get("max_years", 0))
+            to_wd = bool(k.get("to_working_day", False))
+            pair = lambda a, b: checks.days_between_at_most(  # noqa: E731
+                a, b, days, max_years=years, to_working_day=to_wd)
         else:
             raise QualityEngineError(f"rule {rule.id}: no plain-Python check for {e}")
 

@@ -195,14 +195,17 @@ class ExpectColumnPairDossierCodeToMatchReceptionDate(ColumnPairMapExpectation):
 class ColumnPairDaysAtMost(ColumnPairMapMetricProvider):
     condition_metric_name = "column_pair_values.lienthong_days_at_most"
     condition_domain_keys = _PAIR_DOMAIN
-    condition_value_keys = ("max_days",)
+    condition_value_keys = ("max_days", "max_years", "to_working_day")
 
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(
-        cls, column_A: pd.Series, column_B: pd.Series, max_days: int = 0, **kwargs: Any
+        cls, column_A: pd.Series, column_B: pd.Series, max_days: int = 0, max_years: int = 0,
+        to_working_day: bool = False, **kwargs: Any
     ) -> pd.Series:
         return _pairwise(
-            lambda a, b: checks.days_between_at_most(a, b, max_days), column_A, column_B
+            lambda a, b: checks.days_between_at_most(a, b, max_days, max_years=max_years,
+                                                     to_working_day=to_working_day),
+            column_A, column_B,
         )
 
 
@@ -210,10 +213,13 @@ class ExpectColumnPairDaysFromAToBToBeAtMost(ColumnPairMapExpectation):
     """At most ``max_days`` calendar days from the date in column_A to the date in column_B
     (registration within 60 days of birth, 15 days of death; allowance within 90 days)."""
 
-    max_days: int
+    max_days: int = 0
+    max_years: int = 0
+    to_working_day: bool = False
     ignore_row_if: PairIgnore = "either_value_is_missing"
     map_metric: ClassVar[str] = "column_pair_values.lienthong_days_at_most"
-    success_keys: ClassVar[tuple[str, ...]] = ("mostly", "ignore_row_if", "max_days")
+    success_keys: ClassVar[tuple[str, ...]] = ("mostly", "ignore_row_if", "max_days", "max_years",
+                                               "to_working_day")
 
 
 CUSTOM_EXPECTATIONS: dict[str, type] = {

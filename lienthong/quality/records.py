@@ -26,6 +26,17 @@ PERSON_FIELDS = (
     "address",
     "relationship",
 )
+# The social-insurance funeral allowance: the only allowance with the 90-day filing rule.
+SOCIAL_INSURANCE_FUNERAL = "1.014177"
+
+
+def _is_vietnamese(nationality: Any) -> bool:
+    if not isinstance(nationality, str):
+        return False
+    folded = nationality.strip().casefold()
+    return folded in ("việt nam", "viet nam", "vn", "vnm", "vietnam")
+
+
 ROLES = ("applicant", "mother", "father", "deceased", "transferor", "transferee")
 
 
@@ -115,9 +126,19 @@ def flatten(
         flat["residence.address"] = _blank(res.get("address")) or flat.get("mother.address")
         flat["residence.household_head"] = _blank(res.get("household_head"))
         flat["residence.household_head_consent"] = res.get("household_head_consent")
+    for person in ("mother", "father"):
+        # Derived: True for a Vietnamese parent (who has a personal ID), None otherwise.
+        nationality = flat.get(f"{person}.nationality")
+        flat[f"{person}.vietnamese"] = True if _is_vietnamese(nationality) else None
     proc = procedure_of(s.procedure_code)
     if proc is not None:
         options = {**proc.default_options(), **s.options}
+        try:
+            steps = proc.plan(options).steps
+        except LienThongError:
+            steps = []
+        flat["allowance.social_insurance"] = True if any(
+            st.procedure_code == SOCIAL_INSURANCE_FUNERAL for st in steps) else None
         for k, v in options.items():
             flat[f"options.{k}"] = v
         given = {c.code for c in s.components if c.file or c.vault_address or c.paper}

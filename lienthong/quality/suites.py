@@ -121,6 +121,7 @@ def _expand(asset: str, raw: dict[str, Any], common: dict[str, Any], where: str)
                 raw["line_vi"].strip(),
                 severity,
                 raw.get("legal_basis"),
+                when_present=raw.get("when_present"),
             )
         ]
     if kind == "required":
