@@ -182,6 +182,10 @@ def _gateway_answers(base: str) -> list[dict[str, Any]]:
     other = make_submission("lien-thong-khai-sinh", random.Random(78), datetime.now().astimezone())
     post("idempotency conflict", other.model_dump_json().encode(), "scan-3")
     if accepted.status_code == 202:
-        status = http.get(accepted.json()["status_url"])
-        answers.append({"what": "status view", "status": status.status_code, "body": status.text})
+        # The bare status answers its sender's signed request only; unsigned, it says nothing (401).
+        url = httpx.URL(accepted.json()["status_url"])
+        for what, headers in (("status view, unsigned", {}),
+                              ("status view", signed_headers("DVCQG", SECRET, "GET", url.path, b""))):
+            status = http.get(url, headers=headers)
+            answers.append({"what": what, "status": status.status_code, "body": status.text})
     return answers
