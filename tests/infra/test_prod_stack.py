@@ -51,6 +51,9 @@ def prod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Prod
     suffix = uuid.uuid4().hex[:8]
     cfg = ProdConfig(port_base=free_port_range(60), pg_admin_url=PG_ADMIN, prefect_db=f"prodtest_prefect_{suffix}",
                      lienthong_db=f"prodtest_lienthong_{suffix}", pool=f"lienthong-{suffix}",
+                     # Two API replicas whatever the host (small hosts default to one): the proxy's
+                     # spread over replicas is part of what this test proves.
+                     api_replicas=2,
                      env={"LIENTHONG_SIM_REFUSAL_RATE": "0", "LIENTHONG_SIM_FAILURE_RATE": "0",
                           "LIENTHONG_APPROVAL_POLICY": "auto"})
     try:
